@@ -1,0 +1,16 @@
+"""`python -m bot digest`."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.config import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    print("leakwatch: 'digest' is not available in this build yet")
+    return 2

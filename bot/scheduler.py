@@ -1,0 +1,360 @@
+"""The bot's clock: source polls, the weekly digest, the notifier's flush, reminders.
+
+This is the only module that imports APScheduler (3.x). Jobs live in APScheduler's in-memory
+store and are added at every start with fixed ids and `replace_existing=True`; nothing about the
+schedule itself is persisted. What must survive a restart lives in our own tables: how far each
+source was read (Cursor) and which digest weeks were claimed and posted (Digest).
+
+    scheduler = build_scheduler(
+        settings,
+        polls=[PollJob("slack", settings.slack.poll_interval_seconds, poll_slack)],
+        digest=lambda: post_due_digest(db, client, settings),
+        flush=lambda: notifier.send_pending(),
+        reminders=lambda: queue_reminders_and_send(db, notifier, settings),
+    )
+    post_missed_digest(db, client, settings)   # catch-up: the bot may have been down on Monday
+    scheduler.start()
+
+Jobs (ids are fixed):
+    poll-<source>   every source's own interval; max_instances=1 and coalesce=True, so a slow
+                    poll is never overlapped by the next one and missed runs collapse into one
+    weekly-digest   CronTrigger(day_of_week=settings.digest_day, hour, minute, timezone=
+                    settings.timezone). Not CronTrigger.from_crontab: in 3.x it counts weekdays
+                    from 0 = Monday, so "0 9 * * 1" would fire on Tuesday. Misfire grace: 6 h.
+    digest-catch-up hourly post_due_digest as well: posts a week that a misfire or a failed post
+                    left unposted; a no-op (one query) once the week has its row
+    notifier-flush  sends the outbox every 30 s (the pipeline also wakes it after a finding)
+    reminders       every 15 min: queue reminders and escalations, then send them
+
+The digest goes out once per (workspace, channel, week), however many instances run:
+    1. Claim: insert the Digest row (posted_at NULL) in its own transaction. The row is unique on
+       (workspace, channel, week_start); the loser of a race gets IntegrityError and posts nothing.
+    2. Post the message with chat.postMessage.
+    3. Record: set posted_at and slack_ts on the row.
+If the post fails after the claim:
+    - Slack answered with an error (SlackApiError: not_in_channel, ratelimited, ...) or the
+      connection was refused before a request was sent: nothing was posted, so the claim is
+      released (the row deleted) and the hourly catch-up job, here or in another instance, tries
+      the week again.
+    - Anything after the request may have left (a timeout, a dropped connection, a crash, or a
+      database error while recording): Slack may have posted. The row stays with posted_at NULL
+      and is never retried automatically, because a second digest is worse than a late one. It
+      is logged as an error; `python -m bot digest --post --force` posts that week again by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import urllib.error
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Final, Literal
+
+import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import IntegrityError
+
+from bot.config import Settings
+from bot.notify.digest import Week, compute_digest, digest_blocks, digest_summary
+from bot.store import models
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+DIGEST_JOB_ID: Final = "weekly-digest"
+DIGEST_CATCH_UP_JOB_ID: Final = "digest-catch-up"
+FLUSH_JOB_ID: Final = "notifier-flush"
+REMINDERS_JOB_ID: Final = "reminders"
+DIGEST_MISFIRE_GRACE_SECONDS: Final = 6 * 3600
+DIGEST_CATCH_UP_SECONDS: Final = 3600
+FLUSH_SECONDS: Final = 30
+REMINDERS_SECONDS: Final = 900
+DIGEST_WORKSPACE: Final = ""  # one digest for the whole deployment, every source included
+
+Job = Callable[[], object]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PollJob:
+    """One configured source: `poll()` reads it once; runs every `interval_seconds`."""
+
+    source: str  # "slack", "confluence", "email": the job id is "poll-<source>"
+    interval_seconds: float
+    poll: Job
+
+    @property
+    def job_id(self) -> str:
+        return f"poll-{self.source}"
+
+
+def build_scheduler(
+    settings: Settings,
+    *,
+    polls: Sequence[PollJob] = (),
+    digest: Job | None = None,
+    flush: Job | None = None,
+    reminders: Job | None = None,
+    flush_seconds: float = FLUSH_SECONDS,
+    reminders_seconds: float = REMINDERS_SECONDS,
+    digest_catch_up_seconds: float = DIGEST_CATCH_UP_SECONDS,
+    poll_at_start: bool = True,
+    scheduler: BaseScheduler | None = None,
+) -> BaseScheduler:
+    """A scheduler (not started) with the bot's jobs; pass `scheduler` to fill another one.
+
+    Every job is a callable without arguments: wiring (bot/commands/run.py) binds the database,
+    the Slack client and the notifier. Polls run once at start when `poll_at_start` is true.
+    """
+    scheduler = scheduler or BackgroundScheduler(timezone=settings.timezone)
+    for poll in polls:
+        scheduler.add_job(
+            poll.poll,
+            IntervalTrigger(seconds=poll.interval_seconds, timezone=settings.timezone),
+            id=poll.job_id,
+            name=f"poll {poll.source}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(poll.interval_seconds)),
+            **({"next_run_time": utc_now()} if poll_at_start else {}),
+        )
+    if digest is not None:
+        scheduler.add_job(
+            digest,
+            digest_trigger(settings),
+            id=DIGEST_JOB_ID,
+            name="weekly digest",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=DIGEST_MISFIRE_GRACE_SECONDS,
+        )
+        scheduler.add_job(
+            digest,
+            IntervalTrigger(seconds=digest_catch_up_seconds, timezone=settings.timezone),
+            id=DIGEST_CATCH_UP_JOB_ID,
+            name="weekly digest catch-up",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(digest_catch_up_seconds),
+        )
+    for job, job_id, seconds in (
+        (flush, FLUSH_JOB_ID, flush_seconds),
+        (reminders, REMINDERS_JOB_ID, reminders_seconds),
+    ):
+        if job is not None:
+            scheduler.add_job(
+                job,
+                IntervalTrigger(seconds=seconds, timezone=settings.timezone),
+                id=job_id,
+                name=job_id.replace("-", " "),
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(seconds)),
+            )
+    return scheduler
+
+
+# --- when the digest is due --------------------------------------------------------------------
+
+
+def digest_trigger(settings: Settings) -> CronTrigger:
+    """Weekly at settings.digest_day and digest_time ("mon", "09:00"), in settings.timezone."""
+    hour, minute = (int(part) for part in settings.digest_time.split(":"))
+    return CronTrigger(
+        day_of_week=settings.digest_day, hour=hour, minute=minute, timezone=settings.timezone
+    )
+
+
+def last_digest_time(settings: Settings, now: datetime) -> datetime:
+    """The latest scheduled digest time at or before `now` (weekly: within the last 8 days)."""
+    trigger = digest_trigger(settings)
+    fire: datetime | None = trigger.get_next_fire_time(None, now - timedelta(days=8))
+    latest: datetime | None = None
+    while fire is not None and fire <= now:
+        latest = fire
+        fire = trigger.get_next_fire_time(fire, fire)
+    if latest is None:  # unreachable for a weekly trigger
+        raise RuntimeError("no digest time in the last 8 days")
+    return latest.astimezone(UTC)
+
+
+def due_week(settings: Settings, now: datetime) -> Week:
+    """The week the latest scheduled digest reports on: the last one complete at that time."""
+    return Week.last_complete(last_digest_time(settings, now), settings.timezone)
+
+
+# --- posting it, once --------------------------------------------------------------------------
+
+Outcome = Literal["posted", "already_claimed", "released", "unconfirmed"]
+
+
+@dataclass(frozen=True)
+class DigestPost:
+    week: Week
+    channel: str
+    outcome: Outcome
+    slack_ts: str | None = None
+    error: str | None = None
+
+
+def post_due_digest(
+    db: Database, client: WebClient, settings: Settings, *, now: datetime | None = None
+) -> DigestPost | None:
+    """The weekly-digest job: post the latest scheduled week's digest unless it was claimed.
+
+    Idempotent, so it is also the catch-up after a restart and the hourly retry. Returns None
+    when no digest channel is configured.
+    """
+    now = now or utc_now()
+    if not settings.digest_channel:
+        log.warning("weekly digest skipped: LEAKWATCH_DIGEST_CHANNEL is not set")
+        return None
+    week = due_week(settings, now)
+    if is_week_claimed(db, settings.digest_channel, week.start):
+        return DigestPost(week, settings.digest_channel, "already_claimed")
+    return post_digest_for_week(db, client, settings, week, now=now)
+
+
+def post_missed_digest(
+    db: Database, client: WebClient, settings: Settings, *, now: datetime | None = None
+) -> DigestPost | None:
+    """At start: if the latest scheduled digest time passed while the bot was down, post it."""
+    result = post_due_digest(db, client, settings, now=now)
+    if result is not None and result.outcome == "posted":
+        log.info("posted the missed digest for the week of %s", result.week.start)
+    return result
+
+
+def is_week_claimed(db: Database, channel: str, week_start: date) -> bool:
+    with db.session() as session:
+        return (
+            session.scalar(
+                sa.select(models.Digest.id).where(
+                    models.Digest.workspace == DIGEST_WORKSPACE,
+                    models.Digest.channel == channel,
+                    models.Digest.week_start == week_start,
+                )
+            )
+            is not None
+        )
+
+
+def post_digest_for_week(
+    db: Database,
+    client: WebClient,
+    settings: Settings,
+    week: Week,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+) -> DigestPost:
+    """Claim the week, post its digest to settings.digest_channel, record the message ts.
+
+    `force` posts even when the week is already claimed (an operator's repeat), and records
+    the new message on the existing row.
+    """
+    now = now or utc_now()
+    channel = settings.digest_channel
+    if not channel:
+        raise ValueError("LEAKWATCH_DIGEST_CHANNEL is not set")
+    if not _claim_week(db, channel, week.start) and not force:
+        log.info("digest for the week of %s already claimed for %s", week.start, channel)
+        return DigestPost(week, channel, "already_claimed")
+
+    try:
+        with db.session() as session:
+            digest = compute_digest(session, week, now=now)
+        blocks, text = digest_blocks(digest), digest_summary(digest)
+    except Exception:
+        if not force:
+            _release_claim(db, channel, week.start)
+        raise
+
+    try:
+        response = client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+        )
+    except Exception as error:
+        if _nothing_was_posted(error):
+            if not force:
+                _release_claim(db, channel, week.start)
+            log.error("weekly digest for %s not posted, will retry: %s", week.start, _why(error))
+            return DigestPost(week, channel, "released", error=_why(error))
+        log.error(
+            "weekly digest for %s may or may not have been posted (%s); not retried, see "
+            "`python -m bot digest --post --force`",
+            week.start,
+            _why(error),
+        )
+        return DigestPost(week, channel, "unconfirmed", error=_why(error))
+
+    slack_ts = str(response.get("ts") or "") or None
+    try:
+        with db.session() as session:
+            session.execute(
+                sa.update(models.Digest)
+                .where(
+                    models.Digest.workspace == DIGEST_WORKSPACE,
+                    models.Digest.channel == channel,
+                    models.Digest.week_start == week.start,
+                )
+                .values(posted_at=now, slack_ts=slack_ts)
+            )
+    except Exception as error:  # posted, but not recorded: the claim keeps it from repeating
+        log.error("weekly digest for %s posted but not recorded: %s", week.start, _why(error))
+        return DigestPost(week, channel, "unconfirmed", slack_ts, _why(error))
+    log.info("weekly digest for the week of %s posted to %s", week.start, channel)
+    return DigestPost(week, channel, "posted", slack_ts)
+
+
+def _claim_week(db: Database, channel: str, week_start: date) -> bool:
+    try:
+        with db.session() as session:
+            session.add(
+                models.Digest(workspace=DIGEST_WORKSPACE, channel=channel, week_start=week_start)
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _release_claim(db: Database, channel: str, week_start: date) -> None:
+    with db.session() as session:
+        session.execute(
+            sa.delete(models.Digest).where(
+                models.Digest.workspace == DIGEST_WORKSPACE,
+                models.Digest.channel == channel,
+                models.Digest.week_start == week_start,
+                models.Digest.posted_at.is_(None),
+            )
+        )
+
+
+def _nothing_was_posted(error: Exception) -> bool:
+    """True when the failure proves Slack did not post: it answered no, or was never reached."""
+    if isinstance(error, SlackApiError):
+        # Slack's 5xx may come after the message was stored; every other answer means "no".
+        return bool(error.response.status_code < 500)
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        return isinstance(error.reason, ConnectionRefusedError | socket.gaierror)
+    return isinstance(error, ConnectionRefusedError)
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, SlackApiError):
+        return f"Slack error {error.response.get('error', 'unknown')}"
+    return type(error).__name__

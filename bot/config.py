@@ -31,6 +31,9 @@ class SlackSettings:
     admin_token: str = field(default="", repr=False)  # an admin's xoxp-…: deletes others' messages
     api_url: str = "https://slack.com/api/"
     history_page_size: int = 15  # Slack's cap for apps outside its Marketplace
+    # Seconds between two history/replies calls: 60 for apps outside the Marketplace (1/min),
+    # 0 for internal apps (Tier 3); 429 + Retry-After is honoured either way.
+    history_pace_seconds: float = 0.0
     poll_interval_seconds: int = 300
     join_public_channels: bool = False
     scan_bot_messages: bool = False
@@ -148,6 +151,7 @@ def _slack(env: _Env) -> SlackSettings | None:
         admin_token=env.str("SLACK_ADMIN_TOKEN", ""),
         api_url=api_url if api_url.endswith("/") else api_url + "/",
         history_page_size=env.integer("SLACK_HISTORY_PAGE_SIZE", 15, low=1, high=999),
+        history_pace_seconds=float(env.integer("SLACK_HISTORY_PACE_SECONDS", 0, low=0, high=3600)),
         poll_interval_seconds=env.integer("SLACK_POLL_INTERVAL", 300, low=10),
         join_public_channels=env.flag("SLACK_JOIN_PUBLIC_CHANNELS", False),
         scan_bot_messages=env.flag("SLACK_SCAN_BOT_MESSAGES", False),

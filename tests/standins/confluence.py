@@ -14,7 +14,8 @@ client calls:
     GET /rest/api/content/{id}/child/comment?location=&depth=&expand=
     GET /rest/api/content/{id}/child/attachment[/{att}/download]
     GET /download/attachments/{pageId}/{file}?version=
-    GET /rest/api/space, /rest/api/space/{key}[?expand=permissions], /space/{key}/permissions/anonymous
+    GET /rest/api/space, /rest/api/space/{key}[?expand=permissions]
+    GET /rest/api/space/{key}/permissions/anonymous
     GET /rest/api/user?accountId=|username=|key=, /rest/api/user/current
 
 Shapes follow developer.atlassian.com's v1 REST reference (paged lists with `_links.next`;
@@ -143,13 +144,13 @@ class ConfluenceSite:
 
     # users and credentials ---------------------------------------------------------------
 
-    def add_user(
-        self, display_name: str, email: str = "", *, email_visible: bool = True
-    ) -> User:
+    def add_user(self, display_name: str, email: str = "", *, email_visible: bool = True) -> User:
         slug = re.sub(r"[^a-z0-9]+", ".", display_name.lower()).strip(".")
         if self.cloud:
             account_id = f"5b10ac8d82e05b22cc7d{len(self.users):04x}"
-            user = User(display_name, account_id=account_id, email=email, email_visible=email_visible)
+            user = User(
+                display_name, account_id=account_id, email=email, email_visible=email_visible
+            )
         else:
             user = User(
                 display_name,
@@ -181,11 +182,15 @@ class ConfluenceSite:
         if personal_of is not None:
             key = "~" + personal_of.id
             name = name or personal_of.display_name
-        space = Space(next(self._ids), key, name or key, "personal" if personal_of else "global", anonymous)
+        space = Space(
+            next(self._ids), key, name or key, "personal" if personal_of else "global", anonymous
+        )
         self.spaces[key] = space
         return space
 
-    def _new(self, content: Content, title: str, body: str, by: User, when: datetime | None) -> Content:
+    def _new(
+        self, content: Content, title: str, body: str, by: User, when: datetime | None
+    ) -> Content:
         with self._lock:
             content.versions.append(Version(1, when or self.clock(), by, title, body))
             self.contents[content.id] = content
@@ -202,11 +207,19 @@ class ConfluenceSite:
         when: datetime | None = None,
         restricted_to: tuple[User, ...] = (),
     ) -> Content:
-        content = Content(str(next(self._ids)), "blogpost" if blog else "page", space, restricted_to=restricted_to)
+        content = Content(
+            str(next(self._ids)), "blogpost" if blog else "page", space, restricted_to=restricted_to
+        )
         return self._new(content, title, body, by, when)
 
     def edit(
-        self, content: Content, body: str, by: User, *, title: str | None = None, when: datetime | None = None
+        self,
+        content: Content,
+        body: str,
+        by: User,
+        *,
+        title: str | None = None,
+        when: datetime | None = None,
     ) -> Version:
         with self._lock:
             version = Version(
@@ -325,7 +338,7 @@ class _Cql:
         while position < len(text):
             match = _TOKEN.match(text, position)
             if match is None or match.end() == position:
-                raise CqlError(f"could not parse cql near {text[position:position + 20]!r}")
+                raise CqlError(f"could not parse cql near {text[position : position + 20]!r}")
             kind = match.lastgroup or ""
             self.tokens.append((kind, match.group(kind)))
             position = match.end()
@@ -342,7 +355,7 @@ class _Cql:
         return token
 
     def expect(self, value: str) -> None:
-        kind, token = self.take()
+        _kind, token = self.take()
         if token.lower() != value:
             raise CqlError(f"expected {value!r}, got {token!r}")
 
@@ -518,7 +531,9 @@ class ConfluenceStandin:
 
     def __init__(self, site: ConfluenceSite, *, context_path: str | None = None) -> None:
         self.site = site
-        self.context_path = ("/wiki" if site.cloud else "") if context_path is None else context_path
+        self.context_path = (
+            ("/wiki" if site.cloud else "") if context_path is None else context_path
+        )
         self.calls: list[Call] = []
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
@@ -606,7 +621,9 @@ _REASONS = {
 
 
 class _HttpError(Exception):
-    def __init__(self, status: int, message: str = "", headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str = "", headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message or _REASONS.get(status, "error")
@@ -645,10 +662,16 @@ def _handler_class(standin: ConfluenceStandin) -> type[BaseHTTPRequestHandler]:
                 self._send(200, body, content_type)
             except _HttpError as error:
                 status = error.status
-                payload = {"statusCode": error.status, "data": {"authorized": False}, "message": error.message}
+                payload = {
+                    "statusCode": error.status,
+                    "data": {"authorized": False},
+                    "message": error.message,
+                }
                 if error.status == 401:
                     error.headers.setdefault("WWW-Authenticate", 'Basic realm="Protected"')
-                self._send(error.status, json.dumps(payload).encode(), "application/json", error.headers)
+                self._send(
+                    error.status, json.dumps(payload).encode(), "application/json", error.headers
+                )
             except CqlError as error:
                 status = 400
                 payload = {"statusCode": 400, "message": f"Could not parse cql : {error}"}
@@ -694,7 +717,9 @@ def _handler_class(standin: ConfluenceStandin) -> type[BaseHTTPRequestHandler]:
 class _Api:
     """One request's view of the site, as the authenticated (or anonymous) user."""
 
-    def __init__(self, standin: ConfluenceStandin, user: User | None, params: dict[str, str]) -> None:
+    def __init__(
+        self, standin: ConfluenceStandin, user: User | None, params: dict[str, str]
+    ) -> None:
         self.standin = standin
         self.site = standin.site
         self.user = user
@@ -747,12 +772,22 @@ class _Api:
         return content
 
     def paged(
-        self, path: str, items: list[Any], render: Callable[[Any], JSON], *, default: int = 25, cap: int = 200
+        self,
+        path: str,
+        items: list[Any],
+        render: Callable[[Any], JSON],
+        *,
+        default: int = 25,
+        cap: int = 200,
     ) -> JSON:
         start = self.start_index()
         limit = max(1, min(int(self.params.get("limit", default) or default), cap))
         chunk = items[start : start + limit]
-        links: JSON = {"base": self.base, "context": self.standin.context_path, "self": self.base + path}
+        links: JSON = {
+            "base": self.base,
+            "context": self.standin.context_path,
+            "self": self.base + path,
+        }
         if start + limit < len(items):
             query = {k: v for k, v in self.params.items() if k not in ("start", "cursor")}
             query["limit"] = str(limit)
@@ -785,7 +820,9 @@ class _Api:
     def user_json(self, user: User, *, lookup: bool = False) -> JSON:
         data: JSON = {"type": "known", "displayName": user.display_name}
         if self.site.cloud:
-            data.update(accountId=user.account_id, accountType="atlassian", publicName=user.display_name)
+            data.update(
+                accountId=user.account_id, accountType="atlassian", publicName=user.display_name
+            )
             if user.email_visible and user.email:
                 data["email"] = user.email
         else:
@@ -801,21 +838,30 @@ class _Api:
             "name": space.name,
             "type": space.type,
             "status": space.status,
-            "_links": {"webui": f"/spaces/{quote(space.key)}", "self": f"{self.base}/rest/api/space/{space.key}"},
+            "_links": {
+                "webui": f"/spaces/{quote(space.key)}",
+                "self": f"{self.base}/rest/api/space/{space.key}",
+            },
             "_expandable": {},
         }
         if "permissions" in expand:
-            data["permissions"] = [
-                {
-                    "operation": {"operation": "read", "targetType": "space"},
-                    "anonymousAccess": True,
-                    "unlicensedAccess": False,
-                }
-            ] if space.anonymous else []
+            data["permissions"] = (
+                [
+                    {
+                        "operation": {"operation": "read", "targetType": "space"},
+                        "anonymousAccess": True,
+                        "unlicensedAccess": False,
+                    }
+                ]
+                if space.anonymous
+                else []
+            )
             data["permissions"].append(
                 {
                     "operation": {"operation": "read", "targetType": "space"},
-                    "subjects": {"group": {"results": [{"type": "group", "name": "confluence-users"}]}},
+                    "subjects": {
+                        "group": {"results": [{"type": "group", "name": "confluence-users"}]}
+                    },
                     "anonymousAccess": False,
                     "unlicensedAccess": False,
                 }
@@ -828,16 +874,20 @@ class _Api:
         slug = quote(re.sub(r"\s+", "+", content.page.title))
         space = quote(content.space.key)
         if content.type == "comment":
-            page = content.page
-            return f"/spaces/{space}/pages/{page.id}/{slug}?focusedCommentId={content.id}#comment-{content.id}"
+            focus = f"focusedCommentId={content.id}#comment-{content.id}"
+            return f"/spaces/{space}/pages/{content.page.id}/{slug}?{focus}"
         if content.type == "attachment":
-            return f"/pages/viewpageattachments.action?pageId={content.page.id}&preview=/{content.page.id}/{content.id}"
+            page_id = content.page.id
+            preview = f"/{page_id}/{content.id}"
+            return f"/pages/viewpageattachments.action?pageId={page_id}&preview={preview}"
         if content.type == "blogpost":
             day = content.versions[0].when.strftime("%Y/%m/%d")
             return f"/spaces/{space}/blog/{day}/{content.id}/{slug}"
         return f"/spaces/{space}/pages/{content.id}/{slug}"
 
-    def content_json(self, content: Content, expand: set[str], version: Version | None = None) -> JSON:
+    def content_json(
+        self, content: Content, expand: set[str], version: Version | None = None
+    ) -> JSON:
         shown = version or content.current
         latest = shown is content.current
         data: JSON = {
@@ -848,17 +898,22 @@ class _Api:
             "_links": {
                 "webui": self.webui(content),
                 "self": f"{self.base}/rest/api/content/{content.id}",
-                "tinyui": f"/x/{base64.urlsafe_b64encode(content.id.encode()).decode().rstrip('=')}",
+                "tinyui": "/x/" + base64.urlsafe_b64encode(content.id.encode()).decode(),
             },
             "_expandable": {},
         }
         expandable = data["_expandable"]
         if content.type == "attachment":
-            data["extensions"] = {"mediaType": content.media_type, "fileSize": len(content.data), "comment": ""}
+            data["extensions"] = {
+                "mediaType": content.media_type,
+                "fileSize": len(content.data),
+                "comment": "",
+            }
             data["metadata"] = {"mediaType": content.media_type}
+            modified = int(shown.when.timestamp() * 1000)
             data["_links"]["download"] = (
                 f"/download/attachments/{content.page.id}/{quote(shown.title)}"
-                f"?version={shown.number}&modificationDate={int(shown.when.timestamp() * 1000)}&api=v2"
+                f"?version={shown.number}&modificationDate={modified}&api=v2"
             )
         if content.type == "comment":
             extensions: JSON = {"location": content.location}
@@ -889,7 +944,11 @@ class _Api:
         if "body" in expand and content.type != "attachment":
             body: JSON = {}
             if "body.storage" in expand:
-                body["storage"] = {"value": shown.body, "representation": "storage", "_expandable": {"content": ""}}
+                body["storage"] = {
+                    "value": shown.body,
+                    "representation": "storage",
+                    "_expandable": {"content": ""},
+                }
             body["_expandable"] = {"view": "", "export_view": "", "styled_view": "", "editor": ""}
             data["body"] = body
         else:
@@ -899,14 +958,19 @@ class _Api:
         elif content.container is not None:
             expandable["container"] = f"/rest/api/content/{content.container.id}"
         if "ancestors" in expand:
-            data["ancestors"] = [self.content_json(content.container, set())] if content.container else []
+            data["ancestors"] = (
+                [self.content_json(content.container, set())] if content.container else []
+            )
         if "restrictions" in expand:
             readers = content.page.restricted_to
             data["restrictions"] = {
                 "read": {
                     "operation": "read",
                     "restrictions": {
-                        "user": {"results": [self.user_json(u) for u in readers], "size": len(readers)},
+                        "user": {
+                            "results": [self.user_json(u) for u in readers],
+                            "size": len(readers),
+                        },
                         "group": {"results": [], "size": 0},
                     },
                 }
@@ -937,12 +1001,18 @@ class _Api:
             c
             for c in candidates
             if c.indexed
-            and (self.site.can_read(self.user, c) or (c.deleted and self.site.can_read_space(self.user, c.space)))
+            and (
+                self.site.can_read(self.user, c)
+                or (c.deleted and self.site.can_read_space(self.user, c.space))
+            )
             and predicate(c)
         ]
         if order in ("lastmodified", "created"):
             found.sort(
-                key=lambda c: (c.lastmodified if order == "lastmodified" else c.versions[0].when, int(re.sub(r"\D", "", c.id))),
+                key=lambda c: (
+                    c.lastmodified if order == "lastmodified" else c.versions[0].when,
+                    int(re.sub(r"\D", "", c.id)),
+                ),
                 reverse=descending,
             )
         return found
@@ -960,7 +1030,10 @@ class _Api:
                 "title": content.title,
                 "excerpt": "",
                 "url": shown["_links"]["webui"],
-                "resultGlobalContainer": {"title": content.space.name, "displayUrl": f"/spaces/{content.space.key}"},
+                "resultGlobalContainer": {
+                    "title": content.space.name,
+                    "displayUrl": f"/spaces/{content.space.key}",
+                },
                 "entityType": "content",
                 "iconCssClass": content.type,
                 "lastModified": _iso(content.lastmodified),
@@ -977,7 +1050,10 @@ class _Api:
         expand = self.expand()
         cap = 50 if "body" in expand else 200
         return self.paged(
-            "/rest/api/content/search", found, lambda c: self.content_json(c, set() if c.deleted else expand), cap=cap
+            "/rest/api/content/search",
+            found,
+            lambda c: self.content_json(c, set() if c.deleted else expand),
+            cap=cap,
         )
 
     def content_list(self) -> JSON:
@@ -985,7 +1061,9 @@ class _Api:
         found = [
             c
             for c in self.site.contents.values()
-            if c.type == kind and (not key or c.space.key == key) and self.site.can_read(self.user, c)
+            if c.type == kind
+            and (not key or c.space.key == key)
+            and self.site.can_read(self.user, c)
         ]
         expand = self.expand()
         return self.paged("/rest/api/content", found, lambda c: self.content_json(c, expand))
@@ -1000,7 +1078,10 @@ class _Api:
             if not 1 <= number <= len(content.versions):
                 raise _HttpError(404, f"No content found with id {content_id} and version {number}")
             version = content.versions[number - 1]
-            if version is not content.current and self.params.get("status", "current") not in ("historical", "any"):
+            if version is not content.current and self.params.get("status", "current") not in (
+                "historical",
+                "any",
+            ):
                 # an old version is found only when status=historical (or any) is asked for
                 raise _HttpError(404, f"No content found with id {content_id} and status current")
         return self.content_json(content, self.expand(), version)
@@ -1022,7 +1103,9 @@ class _Api:
     def versions(self, content_id: str) -> JSON:
         content = self.readable(content_id)
         newest_first = list(reversed(content.versions))
-        return self.paged(f"/rest/api/content/{content_id}/version", newest_first, self.version_json)
+        return self.paged(
+            f"/rest/api/content/{content_id}/version", newest_first, self.version_json
+        )
 
     def version(self, content_id: str, number: str) -> JSON:
         content = self.readable(content_id)
@@ -1031,7 +1114,9 @@ class _Api:
             raise _HttpError(404, f"No version {n} of content {content_id}")
         data = self.version_json(content.versions[n - 1])
         if "content" in self.expand():
-            data["content"] = self.content_json(content, self.expand("content."), content.versions[n - 1])
+            data["content"] = self.content_json(
+                content, self.expand("content."), content.versions[n - 1]
+            )
         return data
 
     def comments(self, content_id: str) -> JSON:
@@ -1048,7 +1133,11 @@ class _Api:
             and (not location or c.location == location)
         ]
         expand = self.expand()
-        return self.paged(f"/rest/api/content/{content_id}/child/comment", found, lambda c: self.content_json(c, expand))
+        return self.paged(
+            f"/rest/api/content/{content_id}/child/comment",
+            found,
+            lambda c: self.content_json(c, expand),
+        )
 
     def attachments(self, content_id: str) -> JSON:
         page = self.readable(content_id)
@@ -1063,7 +1152,10 @@ class _Api:
         ]
         expand = self.expand()
         page_json = self.paged(
-            f"/rest/api/content/{content_id}/child/attachment", found, lambda c: self.content_json(c, expand), default=50
+            f"/rest/api/content/{content_id}/child/attachment",
+            found,
+            lambda c: self.content_json(c, expand),
+            default=50,
         )
         page_json["totalSize"] = len(found)
         return page_json
@@ -1071,7 +1163,11 @@ class _Api:
     def download(self, page_id: str, filename: str) -> tuple[bytes, str]:
         page = self.readable(page_id)
         for content in self.site.contents.values():
-            if content.type == "attachment" and content.container is page and content.title == filename:
+            if (
+                content.type == "attachment"
+                and content.container is page
+                and content.title == filename
+            ):
                 if not self.site.can_read(self.user, content):
                     break
                 return content.data, content.media_type or "application/octet-stream"
@@ -1131,4 +1227,3 @@ class _Api:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-

@@ -19,8 +19,9 @@ How each number is counted, over the week [start, end):
     open by age     those open secrets by age at the end of the week (end - first_seen)
     rotated         secrets whose status became "rotated" in the week
     not a secret    secrets whose status became "not_a_secret" in the week
-    regressions     secrets that came back after being marked rotated: the audit trail's
-                    "regressed" events in the week (distinct secrets)
+    regressions     secrets that came back after being marked rotated: distinct secrets with a
+                    "regression" notification queued in the week (the pipeline queues one, in
+                    the same transaction, whenever a rotated key is seen again)
     median time to rotate
                     over the secrets rotated in the week, status_at - first_seen; compared with
                     the same median for the week before
@@ -67,7 +68,6 @@ AGE_BUCKETS: Final[tuple[tuple[str, timedelta | None], ...]] = (
 RISKIEST_COUNT: Final = 5
 PLACES_COUNT: Final = 5
 BREAKDOWN_ROWS: Final = 10  # per table; the rest are summed into "other"
-REGRESSION_ACTION: Final = "regressed"  # AuditEvent.action the pipeline writes on a regression
 
 # Slack's limits (docs.slack.dev/reference/block-kit/blocks): 50 blocks per message, 3,000
 # characters of section text, 2,000 per section field, 150 for a header.
@@ -319,12 +319,14 @@ def _median_time_to_rotate(rotated: Sequence[models.Secret]) -> timedelta | None
 def _regressions(
     session: Session, start: datetime, end: datetime, workspaces: Collection[str] | None
 ) -> int:
-    event = models.AuditEvent
-    statement = sa.select(sa.func.count(sa.distinct(event.secret_id))).where(
-        event.action == REGRESSION_ACTION, event.at >= start, event.at < end
+    notification = models.Notification
+    statement = sa.select(sa.func.count(sa.distinct(notification.secret_id))).where(
+        notification.kind == "regression",
+        notification.created_at >= start,
+        notification.created_at < end,
     )
     if workspaces is not None:
-        statement = statement.where(event.workspace.in_(workspaces))
+        statement = statement.where(notification.workspace.in_(workspaces))
     return int(session.scalar(statement) or 0)
 
 

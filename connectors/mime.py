@@ -18,7 +18,6 @@ import email.header
 import email.policy
 import email.utils
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -517,15 +516,4 @@ def html_to_text(markup: str) -> str:
         pass
     text = "".join(parser.out)
     lines = (" ".join(line.split()) for line in text.split("\n"))
-    return "\n".join(_squeeze_blank(lines)).strip()
-
-
-def _squeeze_blank(lines: Iterable[str]) -> Iterable[str]:
-    blank = False
-    for line in lines:
-        if line:
-            blank = False
-            yield line
-        elif not blank:
-            blank = True
-            yield line
+    return "\n".join(line for line in lines if line)

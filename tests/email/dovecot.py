@@ -170,7 +170,7 @@ def delete(connection: imaplib.IMAP4, folder: str) -> None:
 
 def flags_of(connection: imaplib.IMAP4, folder: str, uid: int) -> str:
     connection.select(_quoted(folder), readonly=True)
-    typ, data = connection.uid("FETCH", str(uid), "(FLAGS)")
+    _typ, data = connection.uid("FETCH", str(uid), "(FLAGS)")
     return b" ".join(d for d in data if isinstance(d, bytes)).decode()
 
 

@@ -148,7 +148,7 @@ def build_scheduler(
             replace_existing=True,
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=int(digest_catch_up_seconds),
+            misfire_grace_time=max(1, int(digest_catch_up_seconds)),
         )
     for job, job_id, seconds in (
         (flush, FLUSH_JOB_ID, flush_seconds),

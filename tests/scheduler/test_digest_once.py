@@ -1,0 +1,192 @@
+"""The weekly digest goes out once per week: catch-up after downtime, races, failed posts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+
+from bot.notify.digest import Week
+from bot.scheduler import build_scheduler, post_digest_for_week, post_due_digest, post_missed_digest
+from bot.store import models
+from bot.store.db import Database
+from tests.digest.seed import BERLIN
+from tests.scheduler.conftest import Slack
+
+MONDAY_NINE = datetime(2026, 10, 26, 8, 0, tzinfo=UTC)  # Monday 26 Oct, 09:00 CET
+WEDNESDAY = datetime(2026, 10, 28, 14, 0, tzinfo=UTC)
+
+
+def digest_rows(db: Database) -> list[tuple[date, str | None, datetime | None]]:
+    with db.session() as session:
+        rows = session.execute(
+            sa.select(
+                models.Digest.week_start, models.Digest.slack_ts, models.Digest.posted_at
+            ).order_by(models.Digest.week_start)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def mark_posted(db: Database, slack: Slack, week_start: date) -> None:
+    with db.session() as session:
+        session.add(
+            models.Digest(
+                workspace="",
+                channel=slack.channel.id,
+                week_start=week_start,
+                posted_at=datetime(2026, 10, 19, 7, 0, tzinfo=UTC),
+                slack_ts="1760000000.000001",
+            )
+        )
+
+
+def test_a_digest_missed_while_down_is_posted_once_on_start(db: Database, slack: Slack) -> None:
+    # The bot posted the week of 12 Oct, was down over Monday 26 Oct 09:00, starts on Wednesday.
+    mark_posted(db, slack, date(2026, 10, 12))
+    first = post_missed_digest(db, slack.client(), slack.settings, now=WEDNESDAY)
+    assert first is not None and first.outcome == "posted"
+    assert first.week.start == date(2026, 10, 19)
+    assert len(slack.digests()) == 1
+    assert digest_rows(db)[-1] == (date(2026, 10, 19), slack.digests()[0], WEDNESDAY)
+
+    # Started again an hour later: the week has its row, nothing is posted.
+    again = post_missed_digest(db, slack.client(), slack.settings, now=WEDNESDAY.replace(hour=15))
+    assert again is not None and again.outcome == "already_claimed"
+    assert len(slack.digests()) == 1
+
+
+def test_starting_before_the_digest_time_posts_nothing_new(db: Database, slack: Slack) -> None:
+    mark_posted(db, slack, date(2026, 10, 12))
+    # Monday 26 Oct 08:59 in Berlin: the week of 19 Oct is not due until 09:00.
+    result = post_missed_digest(
+        db, slack.client(), slack.settings, now=MONDAY_NINE.replace(minute=0, hour=7, second=59)
+    )
+    assert result is not None and result.outcome == "already_claimed"
+    assert result.week.start == date(2026, 10, 12)
+    assert slack.digests() == []
+
+
+def test_the_scheduled_run_at_nine_posts_the_week_just_ended(db: Database, slack: Slack) -> None:
+    result = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE)
+    assert result is not None and result.outcome == "posted"
+    assert result.week == Week(date(2026, 10, 19), BERLIN)
+    [posted] = slack.standin.posted_in(slack.channel)
+    assert "week of 2026-10-19" in posted.text
+
+
+def test_racing_threads_post_the_week_once(db: Database, slack: Slack, database_url: str) -> None:
+    instances = [Database(database_url) for _ in range(4)]  # four bot processes, one store
+    start = threading.Barrier(len(instances))
+    outcomes: list[str] = []
+
+    def instance(database: Database) -> None:
+        start.wait()
+        result = post_due_digest(database, slack.client(), slack.settings, now=MONDAY_NINE)
+        assert result is not None
+        outcomes.append(result.outcome)
+
+    threads = [threading.Thread(target=instance, args=(d,)) for d in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for database in instances:
+        database.dispose()
+    assert sorted(outcomes) == ["already_claimed"] * 3 + ["posted"]
+    assert len(slack.digests()) == 1
+    assert [row[:2] for row in digest_rows(db)] == [(date(2026, 10, 19), slack.digests()[0])]
+
+
+def test_claims_race_without_a_check_first(db: Database, slack: Slack, database_url: str) -> None:
+    # Skip the "is it claimed?" read: both go straight for the insert; the constraint decides.
+    week = Week(date(2026, 10, 19), BERLIN)
+    instances = [Database(database_url) for _ in range(2)]
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def instance(database: Database) -> None:
+        start.wait()
+        outcomes.append(
+            post_digest_for_week(
+                database, slack.client(), slack.settings, week, now=MONDAY_NINE
+            ).outcome
+        )
+
+    threads = [threading.Thread(target=instance, args=(d,)) for d in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for database in instances:
+        database.dispose()
+    assert sorted(outcomes) == ["already_claimed", "posted"]
+    assert len(slack.digests()) == 1
+
+
+def test_two_running_schedulers_post_once(db: Database, slack: Slack, database_url: str) -> None:
+    # Two bot processes whose catch-up job fires every 50 ms against the same store.
+    instances = [Database(database_url) for _ in range(2)]
+    schedulers = [
+        build_scheduler(
+            slack.settings,
+            digest=lambda database=database: post_due_digest(  # type: ignore[misc]
+                database, slack.client(), slack.settings
+            ),
+            digest_catch_up_seconds=0.05,
+        )
+        for database in instances
+    ]
+    for scheduler in schedulers:
+        scheduler.start()
+    try:
+        assert slack.standin.wait_for(lambda: len(slack.digests()) >= 1, timeout=10)
+        time.sleep(0.5)  # both keep firing; neither may post again
+    finally:
+        for scheduler in schedulers:
+            scheduler.shutdown(wait=True)
+        for database in instances:
+            database.dispose()
+    assert len(slack.digests()) == 1
+    assert len(digest_rows(db)) == 1
+
+
+def test_a_refused_post_releases_the_claim_and_is_retried(db: Database, slack: Slack) -> None:
+    slack.standin.fail("chat.postMessage", error="not_in_channel")
+    failed = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE)
+    assert failed is not None and failed.outcome == "released"
+    assert failed.error == "Slack error not_in_channel"
+    assert digest_rows(db) == [] and slack.digests() == []
+
+    retried = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE.replace(hour=9))
+    assert retried is not None and retried.outcome == "posted"
+    assert len(slack.digests()) == 1
+
+
+def test_a_post_that_may_have_gone_through_is_not_repeated(db: Database, slack: Slack) -> None:
+    # A 503 can come after Slack stored the message: keep the claim, never post twice.
+    slack.standin.fail("chat.postMessage", status=503)
+    unsure = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE)
+    assert unsure is not None and unsure.outcome == "unconfirmed"
+    assert digest_rows(db) == [(date(2026, 10, 19), None, None)]
+
+    later = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE.replace(hour=9))
+    assert later is not None and later.outcome == "already_claimed"
+    # An operator can still force the week out again; the row records that message.
+    week = Week(date(2026, 10, 19), BERLIN)
+    forced = post_digest_for_week(
+        db, slack.client(), slack.settings, week, now=MONDAY_NINE.replace(hour=10), force=True
+    )
+    assert forced.outcome == "posted"
+    assert digest_rows(db) == [
+        (date(2026, 10, 19), slack.digests()[0], MONDAY_NINE.replace(hour=10))
+    ]
+
+
+def test_no_digest_channel_means_no_digest(db: Database, slack: Slack) -> None:
+    from dataclasses import replace
+
+    settings = replace(slack.settings, digest_channel="")
+    assert post_due_digest(db, slack.client(), settings, now=MONDAY_NINE) is None
+    assert digest_rows(db) == [] and slack.standin.calls_to("chat.postMessage") == []

@@ -446,22 +446,8 @@ class ImapSource:
             raise FatalSourceError(
                 f"IMAP_SECURITY must be ssl, starttls or plain, not {security!r}"
             )
-        context = self.ssl_context or ssl.create_default_context()
         try:
-            if security == "ssl":
-                connection: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    config.host, config.port, ssl_context=context, timeout=self.timeout
-                )
-            else:
-                connection = imaplib.IMAP4(config.host, config.port, timeout=self.timeout)
-                if security == "starttls":
-                    if "STARTTLS" not in connection.capabilities:
-                        connection.shutdown()
-                        raise FatalSourceError(
-                            f"{config.host} does not offer STARTTLS: set IMAP_SECURITY=ssl "
-                            "and the TLS port (IMAP_PORT, usually 993)"
-                        )
-                    connection.starttls(ssl_context=context)
+            connection = self._open(security)
         except ssl.SSLCertVerificationError as error:
             raise FatalSourceError(
                 f"the TLS certificate of {config.host} is not trusted ({error.verify_message})"
@@ -473,6 +459,7 @@ class ImapSource:
         try:
             connection.login(config.user, config.password)
         except imaplib.IMAP4.abort as error:
+            _shutdown(connection)
             raise TransientSourceError(f"IMAP login interrupted: {_describe(error)}") from None
         except imaplib.IMAP4.error:
             _shutdown(connection)
@@ -481,8 +468,31 @@ class ImapSource:
                 "IMAP_PASSWORD"
             ) from None
         except OSError as error:
+            _shutdown(connection)
             raise TransientSourceError(f"IMAP login interrupted: {_describe(error)}") from None
         self._connection = connection
+        return connection
+
+    def _open(self, security: str) -> imaplib.IMAP4:
+        """Connect, and upgrade to TLS unless plain was asked for; the socket never leaks."""
+        config = self.config
+        context = self.ssl_context or ssl.create_default_context()
+        if security == "ssl":
+            return imaplib.IMAP4_SSL(
+                config.host, config.port, ssl_context=context, timeout=self.timeout
+            )
+        connection = imaplib.IMAP4(config.host, config.port, timeout=self.timeout)
+        try:
+            if security == "starttls":
+                if "STARTTLS" not in connection.capabilities:
+                    raise FatalSourceError(
+                        f"{config.host} does not offer STARTTLS: set IMAP_SECURITY=ssl "
+                        "and the TLS port (IMAP_PORT, usually 993)"
+                    )
+                connection.starttls(ssl_context=context)
+        except BaseException:
+            _shutdown(connection)
+            raise
         return connection
 
     def _examine(self, connection: imaplib.IMAP4, folder: str) -> tuple[int, int | None]:

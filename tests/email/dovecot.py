@@ -32,6 +32,9 @@ from pathlib import Path
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
 
+USERS = 200  # accounts created at start; each test takes a fresh one
+
+
 def dovecot_missing() -> str | None:
     """Why Dovecot cannot run here, or None when it can."""
     if not Path(DOVECOT).exists():
@@ -64,6 +67,7 @@ class DovecotServer:
     tls_port: int = field(default_factory=free_port)  # implicit TLS
     process: subprocess.Popen[bytes] | None = None
     cert_file: Path = field(init=False)
+    _accounts: list[Account] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.cert_file = self.root / "cert.pem"
@@ -74,7 +78,10 @@ class DovecotServer:
             (self.root / name).mkdir(exist_ok=True)
         mail_uid, mail_gid, login_user, internal_user = _identities()
         os.chown(self.root / "mail", mail_uid, mail_gid)
-        (self.root / "users").touch()
+        self._accounts = [Account(f"user{n}", secrets.token_urlsafe(12)) for n in range(USERS)]
+        (self.root / "users").write_text(
+            "".join(f"{a.user}:{{PLAIN}}{a.password}::::::\n" for a in self._accounts)
+        )
         (self.root / "users").chmod(0o644)
         _write_certificate(self.cert_file, self.root / "key.pem")
         (self.root / "dovecot.conf").write_text(
@@ -125,16 +132,20 @@ class DovecotServer:
         self.process = None
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def add_user(self, name: str | None = None) -> Account:
-        account = Account(name or f"u{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-        with (self.root / "users").open("a") as users:
-            users.write(f"{account.user}:{{PLAIN}}{account.password}::::::\n")
-        return account
+    def add_user(self) -> Account:
+        """The next unused account (written at start: Dovecot may cache the passwd-file)."""
+        if not self._accounts:
+            raise RuntimeError(f"all {USERS} test accounts are in use")
+        return self._accounts.pop(0)
 
     def client(self, account: Account) -> imaplib.IMAP4:
         """A logged-in plain client, for placing and inspecting mail in tests."""
         connection = imaplib.IMAP4(self.host, self.port, timeout=30)
-        connection.login(account.user, account.password)
+        try:
+            connection.login(account.user, account.password)
+        except BaseException:
+            connection.shutdown()
+            raise
         return connection
 
     def tls_context(self) -> ssl.SSLContext:

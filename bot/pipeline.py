@@ -1,0 +1,462 @@
+"""Documents in, findings and queued notifications out: the one path every source takes.
+
+    with db.session() as session:
+        result = ingest(session, documents, detector, now=now)
+
+In the caller's transaction, for each document: detect; upsert the secret (by workspace and
+fingerprint) and its occurrence (one per secret and item); apply suppressions; score risk (a
+secret's risk is that of its most exposed occurrence); and write outbox rows:
+
+    "alert"           one per new occurrence, to its author: "user:U…" for Slack authors,
+                      "email:addr" when only an address is known, "security" when no one is
+    "regression"      instead of "alert" when a rotated secret shows up in a new item; the
+                      secret is open again and its `regressions` count goes up
+    "security_alert"  once per secret when its risk is high or critical, again on a regression
+
+Dedupe keys make ingesting the same documents again a no-op. A document whose item held a key
+that its text no longer holds (an edit that removed it) marks that occurrence removed; if the
+key comes back, the occurrence is live again (and alerts no one twice).
+
+Cost: documents are taken in batches; each batch makes a fixed handful of queries (occurrences
+already known for its items, secrets for its fingerprints, multi-row inserts), however many
+documents it holds. A document without a match costs its scan and one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Final, Protocol, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bot.detection.risk import Risk, assess
+from bot.detection.types import Match
+from bot.store import queries
+from bot.store.models import AuditEvent, Notification, Occurrence, Secret, utcnow
+from connectors.base import Document
+
+BATCH_DOCUMENTS: Final = 2000
+IN_CHUNK: Final = 500  # values per IN (…) list: well under SQLite's bound-parameter limit
+ROWS_PER_INSERT: Final = 400  # rows per multi-row INSERT, for the same reason
+ACTOR: Final = "leakwatch"
+ALERT_LEVELS: Final = frozenset({"critical", "high"})
+
+T = TypeVar("T")
+ItemKey = tuple[str, str, str]  # workspace, source, item id
+
+
+class Scanner(Protocol):
+    """What the pipeline needs of a detector (bot.detection.engine.Detector)."""
+
+    def scan(self, text: str) -> list[Match]: ...
+
+
+@dataclass
+class IngestResult:
+    documents: int = 0
+    matches: int = 0
+    new_secrets: int = 0
+    new_occurrences: int = 0
+    notifications: int = 0  # outbox rows queued
+    suppressed: int = 0  # new occurrences not alerted: suppression, not_a_secret, accepted
+    regressions: int = 0
+    removed: int = 0  # occurrences whose item no longer holds the key
+    secret_ids: set[int] = field(default_factory=set)  # secrets with a new occurrence
+
+    def add(self, other: IngestResult) -> None:
+        for name in (
+            "documents", "matches", "new_secrets", "new_occurrences",
+            "notifications", "suppressed", "regressions", "removed",
+        ):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.secret_ids |= other.secret_ids
+
+
+def ingest(
+    session: Session,
+    documents: Iterable[Document],
+    detector: Scanner,
+    *,
+    now: datetime | None = None,
+    workspace: str | None = None,
+    batch_size: int = BATCH_DOCUMENTS,
+) -> IngestResult:
+    """Detect, store and queue notifications for `documents`, in the caller's transaction.
+
+    `workspace`, when given, files every document under that workspace: a deployment with one
+    Slack workspace passes its team id, so a key pasted in Slack and mailed is one finding.
+    """
+    run = _Run(session, detector, now or utcnow())
+    batch: list[Document] = []
+    items: set[ItemKey] = set()
+    for document in documents:
+        if workspace is not None and document.workspace != workspace:
+            document = replace(document, workspace=workspace)
+        key = (document.workspace, document.source, document.item_id)
+        # Two versions of one item in a batch are taken in order, in separate batches.
+        if key in items or len(batch) >= batch_size:
+            run.batch(batch)
+            batch, items = [], set()
+        batch.append(document)
+        items.add(key)
+    if batch:
+        run.batch(batch)
+    return run.result
+
+
+def mark_item_removed(
+    session: Session, *, source: str, workspace: str, item_id: str, now: datetime
+) -> int:
+    """The item was deleted: mark its live occurrences removed. Returns how many."""
+    result = session.execute(
+        sa.update(Occurrence)
+        .where(
+            Occurrence.workspace == workspace,
+            Occurrence.source == source,
+            Occurrence.item_id == item_id,
+            Occurrence.removed_at.is_(None),
+        )
+        .values(removed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    return count
+
+
+def recipient_for(document: Document) -> str:
+    """Who is told about an occurrence: the Slack user, else an email address, else security."""
+    if document.source == "slack" and document.author:
+        return f"user:{document.author}"
+    if document.author_email:
+        return f"email:{document.author_email}"
+    if document.author and "@" in document.author:
+        return f"email:{document.author}"
+    return "security"
+
+
+@dataclass
+class _Known:
+    occurrence_id: int
+    removed_at: datetime | None
+
+
+@dataclass
+class _New:
+    document: Document
+    match: Match
+    secret: Secret
+
+
+class _Run:
+    def __init__(self, session: Session, detector: Scanner, now: datetime) -> None:
+        self.session = session
+        self.detector = detector
+        self.now = now
+        self.result = IngestResult()
+        self._suppressions: dict[str, queries.Suppressions] = {}
+        self._audit_rows: list[dict[str, Any]] = []
+
+    def batch(self, documents: Sequence[Document]) -> None:
+        scanned: list[tuple[Document, dict[str, Match]]] = []
+        matches = 0
+        for document in documents:
+            found: dict[str, Match] = {}
+            for match in self.detector.scan(document.text):
+                matches += 1
+                found.setdefault(match.fingerprint, match)  # the first place a key appears
+            scanned.append((document, found))
+        self.result.documents += len(documents)
+        self.result.matches += matches
+
+        known = self._known_occurrences(documents)
+        wanted = {(d.workspace, fp): m for d, found in scanned for fp, m in found.items()}
+        if not wanted and not known:
+            return
+        secrets, created = self._secrets(wanted)
+
+        new: list[_New] = []
+        removed: list[int] = []
+        revived: list[int] = []
+        for document, found in scanned:
+            item = known.get((document.workspace, document.source, document.item_id), {})
+            for fingerprint, stored in item.items():
+                if fingerprint not in found and stored.removed_at is None:
+                    removed.append(stored.occurrence_id)
+            for fingerprint, match in found.items():
+                occurrence = item.get(fingerprint)
+                if occurrence is None:
+                    secret = secrets[(document.workspace, fingerprint)]
+                    new.append(_New(document, match, secret))
+                elif occurrence.removed_at is not None:
+                    revived.append(occurrence.occurrence_id)
+        self._set_removed(removed, self.now)
+        self._set_removed(revived, None)
+        self.result.removed += len(removed)
+
+        inserted = self._insert_occurrences(new)
+        outbox: list[dict[str, Any]] = []
+        for entry in new:
+            occurrence_id = inserted.get(
+                (entry.secret.id, entry.document.source, entry.document.item_id)
+            )
+            if occurrence_id is not None:  # None: a concurrent writer recorded it first
+                outbox.extend(self._record(entry, occurrence_id, entry.secret.id in created))
+                created.discard(entry.secret.id)
+        self._queue(outbox)
+        self._write_audit()
+
+    # --- the steps of a batch -------------------------------------------------------------------
+
+    def _known_occurrences(self, documents: Sequence[Document]) -> dict[ItemKey, dict[str, _Known]]:
+        """Occurrences already stored for the batch's items, by item and fingerprint."""
+        groups: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for document in documents:
+            groups[(document.workspace, document.source)].add(document.item_id)
+        known: dict[ItemKey, dict[str, _Known]] = defaultdict(dict)
+        for (workspace, source), item_ids in groups.items():
+            for chunk in _chunks(sorted(item_ids), IN_CHUNK):
+                rows = self.session.execute(
+                    sa.select(
+                        Occurrence.item_id,
+                        Secret.fingerprint,
+                        Occurrence.id,
+                        Occurrence.removed_at,
+                    )
+                    .join(Secret, Secret.id == Occurrence.secret_id)
+                    .where(
+                        Occurrence.workspace == workspace,
+                        Occurrence.source == source,
+                        Occurrence.item_id.in_(chunk),
+                    )
+                )
+                for item_id, fingerprint, occurrence_id, removed_at in rows:
+                    known[(workspace, source, item_id)][fingerprint] = _Known(
+                        occurrence_id, removed_at
+                    )
+        return known
+
+    def _secrets(
+        self, wanted: dict[tuple[str, str], Match]
+    ) -> tuple[dict[tuple[str, str], Secret], set[int]]:
+        """The Secret of every (workspace, fingerprint), inserting the missing ones."""
+        secrets = self._load_secrets(wanted.keys())
+        missing = [key for key in wanted if key not in secrets]
+        created: set[int] = set()
+        for chunk in _chunks(missing, ROWS_PER_INSERT):
+            rows = [_secret_row(ws, wanted[(ws, fp)], self.now) for ws, fp in chunk]
+            statement = queries.insert_ignoring_conflicts(
+                self.session, Secret, ["workspace", "fingerprint"]
+            )
+            created.update(self.session.scalars(statement.values(rows).returning(Secret.id)))
+        if missing:
+            secrets.update(self._load_secrets(missing))
+        return secrets, created
+
+    def _load_secrets(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Secret]:
+        by_workspace: dict[str, list[str]] = defaultdict(list)
+        for workspace, fingerprint in keys:
+            by_workspace[workspace].append(fingerprint)
+        found: dict[tuple[str, str], Secret] = {}
+        for workspace, fingerprints in by_workspace.items():
+            for chunk in _chunks(fingerprints, IN_CHUNK):
+                for secret in self.session.scalars(
+                    sa.select(Secret).where(
+                        Secret.workspace == workspace, Secret.fingerprint.in_(chunk)
+                    )
+                ):
+                    found[(secret.workspace, secret.fingerprint)] = secret
+        return found
+
+    def _insert_occurrences(self, new: Sequence[_New]) -> dict[tuple[int, str, str], int]:
+        inserted: dict[tuple[int, str, str], int] = {}
+        for chunk in _chunks(new, ROWS_PER_INSERT):
+            statement = queries.insert_ignoring_conflicts(
+                self.session, Occurrence, ["secret_id", "source", "item_id"]
+            )
+            rows = [_occurrence_row(entry, self.now) for entry in chunk]
+            returned = self.session.execute(
+                statement.values(rows).returning(
+                    Occurrence.id, Occurrence.secret_id, Occurrence.source, Occurrence.item_id
+                )
+            )
+            for occurrence_id, secret_id, source, item_id in returned:
+                inserted[(secret_id, source, item_id)] = occurrence_id
+        return inserted
+
+    def _record(self, entry: _New, occurrence_id: int, is_new: bool) -> list[dict[str, Any]]:
+        """Apply one new occurrence to its secret; return the notifications it calls for."""
+        document, match, secret = entry.document, entry.match, entry.secret
+        result, now = self.result, self.now
+        result.new_occurrences += 1
+        result.secret_ids.add(secret.id)
+        risk = assess(
+            match.severity,
+            document.exposure,
+            source=document.source,
+            posted_at=document.posted_at,
+            now=now,
+            name=match.name,
+        )
+        if is_new or risk.score > secret.risk_score:
+            _set_risk(secret, risk)
+        if secret.last_seen < now:
+            secret.last_seen = now
+        suppression = self._suppressions_for(document.workspace).find(
+            workspace=document.workspace,
+            fingerprint=match.fingerprint,
+            rule_id=match.rule_id,
+            value=match.secret,
+        )
+        kind = "alert"
+        if is_new:
+            result.new_secrets += 1
+            self._audit(secret, "detected", {"rule_id": match.rule_id, "source": document.source})
+            if suppression is not None:
+                secret.status = "not_a_secret"
+                secret.status_by = suppression.created_by
+                secret.status_at = now
+                secret.status_reason = f"suppressed: {suppression.reason}".rstrip(": ")
+                self._audit(secret, "suppressed", {"suppression": suppression.id})
+        elif secret.status == "rotated" and suppression is None:
+            secret.status = "open"
+            secret.status_by = ACTOR
+            secret.status_at = now
+            secret.status_reason = "seen again in a new place after it was marked rotated"
+            secret.regressions += 1
+            result.regressions += 1
+            kind = "regression"
+            self._audit(secret, "regression", {"occurrence": occurrence_id})
+        if suppression is not None or secret.status in ("not_a_secret", "accepted"):
+            result.suppressed += 1
+            return []
+
+        rows = [
+            _notification_row(
+                secret, occurrence_id, kind, recipient_for(document), f"alert:{occurrence_id}", now
+            )
+        ]
+        if secret.risk_level in ALERT_LEVELS:
+            key = f"security_alert:{secret.id}"
+            if kind == "regression":
+                key += f":regression:{secret.regressions}"
+            rows.append(
+                _notification_row(secret, occurrence_id, "security_alert", "security", key, now)
+            )
+        return rows
+
+    def _queue(self, rows: list[dict[str, Any]]) -> None:
+        for chunk in _chunks(rows, ROWS_PER_INSERT):
+            statement = queries.insert_ignoring_conflicts(
+                self.session, Notification, ["dedupe_key"]
+            )
+            queued = self.session.scalars(statement.values(chunk).returning(Notification.id))
+            self.result.notifications += len(queued.all())
+
+    def _set_removed(self, occurrence_ids: list[int], value: datetime | None) -> None:
+        for chunk in _chunks(occurrence_ids, IN_CHUNK):
+            self.session.execute(
+                sa.update(Occurrence)
+                .where(Occurrence.id.in_(chunk))
+                .values(removed_at=value)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _suppressions_for(self, workspace: str) -> queries.Suppressions:
+        if workspace not in self._suppressions:
+            self._suppressions[workspace] = queries.load_suppressions(self.session, [workspace])
+        return self._suppressions[workspace]
+
+    def _audit(self, secret: Secret, action: str, detail: dict[str, Any]) -> None:
+        self._audit_rows.append(
+            {
+                "workspace": secret.workspace,
+                "secret_id": secret.id,
+                "actor": ACTOR,
+                "action": action,
+                "origin": "pipeline",
+                "detail": detail,
+                "at": self.now,
+            }
+        )
+
+    def _write_audit(self) -> None:
+        for chunk in _chunks(self._audit_rows, ROWS_PER_INSERT):
+            self.session.execute(sa.insert(AuditEvent).values(list(chunk)))
+        self._audit_rows.clear()
+
+
+def _set_risk(secret: Secret, risk: Risk) -> None:
+    secret.risk_score = risk.score
+    secret.risk_level = risk.level
+    secret.risk_reasons = list(risk.reasons)
+
+
+def _secret_row(workspace: str, match: Match, now: datetime) -> dict[str, Any]:
+    return {
+        "workspace": workspace,
+        "fingerprint": match.fingerprint,
+        "rule_id": match.rule_id,
+        "provider": match.provider,
+        "name": match.name,
+        "preview": match.preview,
+        "severity": match.severity.value,
+        "risk_score": 0,
+        "risk_level": "low",
+        "risk_reasons": [],
+        "status": "open",
+        "first_seen": now,
+        "last_seen": now,
+        "regressions": 0,
+    }
+
+
+def _occurrence_row(entry: _New, now: datetime) -> dict[str, Any]:
+    document, match, exposure = entry.document, entry.match, entry.document.exposure
+    return {
+        "secret_id": entry.secret.id,
+        "workspace": document.workspace,
+        "source": document.source,
+        "unit": document.unit,
+        "unit_name": document.unit_name,
+        "item_id": document.item_id,
+        "title": document.title[:512],
+        "author": document.author,
+        "author_email": document.author_email,
+        "permalink": document.permalink,
+        "posted_at": document.posted_at,
+        "detected_at": now,
+        "removed_at": None,
+        "line": match.line,
+        "column": match.column,
+        "audience": exposure.audience,
+        "is_public": exposure.is_public,
+        "is_external": exposure.is_external,
+        "is_anonymous": exposure.is_anonymous,
+        "is_history": exposure.is_history,
+    }
+
+
+def _notification_row(
+    secret: Secret, occurrence_id: int, kind: str, recipient: str, key: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "workspace": secret.workspace,
+        "secret_id": secret.id,
+        "occurrence_id": occurrence_id,
+        "kind": kind,
+        "recipient": recipient,
+        "dedupe_key": key,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "send_after": now,
+    }
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

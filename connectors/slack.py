@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import io
 import json
 import logging
 import re
@@ -769,8 +768,8 @@ def read_archive(path: Path) -> Iterator[Document]:
 
 
 def _load(tree: _Tree, name: str) -> Any:
-    with tree.open(name) as raw:
-        return json.load(io.TextIOWrapper(raw, encoding="utf-8"))
+    with tree.open(name) as raw:  # one day of one channel: small, whatever the export's size
+        return json.loads(raw.read())
 
 
 def _read_tree(tree: _Tree) -> Iterator[Document]:

@@ -1,0 +1,213 @@
+"""The detector: one multi-pattern pass, short confirmations, named filters, then matches.
+
+    hits = scanner.ends(bytes)             # linear: Hyperscan (or RE2) over the whole input
+    for each hit: re.search on the window  # bounded: at most the rule's width before the end
+    filters, checksum, `near` context      # per candidate, on the candidate only
+    overlaps resolved, offsets mapped      # bytes -> characters, lines, columns
+
+No regex with backtracking ever runs over unbounded input, so no text makes a scan slow.
+`Detector` is immutable after construction and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.detection.checksums import CHECKSUMS
+from bot.detection.filters import first_reason
+from bot.detection.fingerprint import Fingerprinter
+from bot.detection.masking import mask
+from bot.detection.rules import Rule, default_rules
+from bot.detection.scanners import Scanner, scanner_for
+from bot.detection.types import Match, Severity
+
+Engine = Literal["auto", "hyperscan", "re2"]
+KEPT = "kept"
+_BEFORE = 64  # characters before a candidate that filters may look at
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pattern match and what became of it: `verdict` is "kept" or the reason it was dropped."""
+
+    rule_id: str
+    provider: str
+    severity: Severity
+    start: int
+    end: int
+    line: int
+    column: int
+    end_column: int
+    preview: str
+    verdict: str
+
+    @property
+    def kept(self) -> bool:
+        return self.verdict == KEPT
+
+
+@dataclass
+class _Found:
+    rule: Rule
+    start: int  # byte offsets of the secret
+    end: int
+    secret: str
+    verdict: str
+
+
+class Detector:
+    """Finds credentials in text. Build once (`Detector.default(fp)`), call `scan()` anywhere."""
+
+    def __init__(
+        self, rules: tuple[Rule, ...], fingerprinter: Fingerprinter, engine: Engine = "auto"
+    ) -> None:
+        self.rules = rules
+        self._fingerprinter = fingerprinter
+        self._scanner: Scanner = scanner_for(rules, engine)
+        self._confirm = [re.compile(f"(?:{rule.pattern})\\Z".encode("ascii")) for rule in rules]
+
+    @classmethod
+    def default(cls, fingerprinter: Fingerprinter, engine: Engine = "auto") -> Detector:
+        """The bundled rules.yaml; `engine` forces Hyperscan or RE2 (tests run both)."""
+        return cls(default_rules(), fingerprinter, engine)
+
+    @property
+    def engine(self) -> str:
+        return self._scanner.name
+
+    def scan(self, text: str) -> list[Match]:
+        """Every credential in `text`, in order of position; offsets in characters."""
+        data = text.encode("utf-8", "surrogatepass")
+        found = [f for f in self._candidates(data) if f.verdict == KEPT]
+        positions = _Positions(text, data, [p for f in found for p in (f.start, f.end)])
+        matches = []
+        for item in found:
+            start, end = positions.char(item.start), positions.char(item.end)
+            line, column = positions.line_column(start)
+            matches.append(
+                Match(
+                    rule_id=item.rule.id,
+                    provider=item.rule.provider,
+                    name=item.rule.name,
+                    severity=item.rule.severity,
+                    start=start,
+                    end=end,
+                    line=line,
+                    column=column,
+                    end_column=positions.line_column(end)[1],
+                    preview=mask(item.secret),
+                    fingerprint=self._fingerprinter.of(item.secret),
+                    secret=item.secret,
+                )
+            )
+        return matches
+
+    def explain(self, text: str) -> list[Candidate]:
+        """Every candidate with its verdict: why a value was or was not reported."""
+        data = text.encode("utf-8", "surrogatepass")
+        found = self._candidates(data)
+        positions = _Positions(text, data, [p for f in found for p in (f.start, f.end)])
+        explained = []
+        for item in found:
+            start, end = positions.char(item.start), positions.char(item.end)
+            line, column = positions.line_column(start)
+            explained.append(
+                Candidate(
+                    rule_id=item.rule.id,
+                    provider=item.rule.provider,
+                    severity=item.rule.severity,
+                    start=start,
+                    end=end,
+                    line=line,
+                    column=column,
+                    end_column=positions.line_column(end)[1],
+                    preview=mask(item.secret),
+                    verdict=item.verdict,
+                )
+            )
+        return explained
+
+    def _candidates(self, data: bytes) -> list[_Found]:
+        spans: dict[tuple[int, int, int], None] = {}
+        for rule_index, end in self._scanner.ends(data):
+            rule = self.rules[rule_index]
+            confirmed = self._confirm[rule_index].search(data, max(0, end - rule.width), end)
+            if confirmed is not None:
+                start, stop = confirmed.span("secret")
+                spans[(rule_index, start, stop)] = None
+        verdicts: dict[tuple[int, bytes], str] = {}  # the same value repeated is judged once
+        found = []
+        for rule_index, start, end in sorted(spans, key=lambda s: (s[1], s[2])):
+            rule = self.rules[rule_index]
+            raw = data[start:end]
+            verdict = verdicts.get((rule_index, raw))
+            if verdict is None or rule.near is not None or rule.generic:
+                verdict = self._judge(rule, raw, data, start, end)
+                verdicts[(rule_index, raw)] = verdict
+            found.append(_Found(rule, start, end, raw.decode("utf-8", "replace"), verdict))
+        _resolve_overlaps(found)
+        return found
+
+    def _judge(self, rule: Rule, raw: bytes, data: bytes, start: int, end: int) -> str:
+        secret = raw.decode("utf-8", "replace")
+        before = data[max(0, start - _BEFORE) : start].decode("utf-8", "replace")
+        reason = first_reason(secret, rule, before)
+        if reason is not None:
+            return reason
+        if rule.checksum is not None and not CHECKSUMS[rule.checksum].is_valid(secret):
+            return "has_bad_checksum"
+        if rule.near is not None:
+            low, high = max(0, start - rule.near.within), end + rule.near.within
+            window = data[low:high].decode("utf-8", "replace")
+            if rule.near.pattern.search(window) is None:
+                return "lacks_context"
+        return KEPT
+
+
+def _resolve_overlaps(found: list[_Found]) -> None:
+    """Where kept candidates overlap, the higher priority (then the longer) keeps its verdict."""
+    kept = [f for f in found if f.verdict == KEPT]
+    kept.sort(key=lambda f: (-f.rule.priority, -(f.end - f.start), f.start))
+    taken: list[_Found] = []
+    for item in kept:
+        winner = next((t for t in taken if item.start < t.end and t.start < item.end), None)
+        if winner is None:
+            taken.append(item)
+        else:
+            item.verdict = f"overlaps_{winner.rule.id}"
+
+
+class _Positions:
+    """Maps byte offsets to character offsets, and character offsets to lines and columns.
+
+    Work is proportional to the input once, plus the number of offsets asked for: pure-ASCII
+    text maps one to one; otherwise the text between consecutive offsets is decoded once.
+    """
+
+    def __init__(self, text: str, data: bytes, offsets: list[int]) -> None:
+        self._text = text
+        self._chars: dict[int, int] = {}
+        if len(data) != len(text):
+            previous_byte = previous_char = 0
+            for offset in sorted(set(offsets)):
+                previous_char += len(data[previous_byte:offset].decode("utf-8", "surrogatepass"))
+                previous_byte = offset
+                self._chars[offset] = previous_char
+        self._line_cache: tuple[int, int, int] = (0, 1, 0)  # (position, line, line start)
+
+    def char(self, byte_offset: int) -> int:
+        return self._chars.get(byte_offset, byte_offset) if self._chars else byte_offset
+
+    def line_column(self, position: int) -> tuple[int, int]:
+        """1-based line and column; cheap when positions are asked for in increasing order."""
+        cached_position, line, line_start = self._line_cache
+        if position < cached_position:
+            cached_position, line, line_start = 0, 1, 0
+        newlines = self._text.count("\n", cached_position, position)
+        if newlines:
+            line += newlines
+            line_start = self._text.rfind("\n", cached_position, position) + 1
+        self._line_cache = (position, line, line_start)
+        return line, position - line_start + 1

@@ -1,0 +1,200 @@
+"""Named predicates that drop candidates which match a pattern but are not secrets.
+
+Each filter answers yes/no for one candidate; its name is the reason `Detector.explain()` gives
+for a dropped candidate. Every rule runs COMMON; rules whose value has no prefix of its own
+(`generic: true` in rules.yaml) also run GENERIC, since their pattern alone says little.
+A rule can switch a filter off with `skip_filters` (e.g. Azure keys are 32 hex, like an MD5).
+
+All filters are pure and look only at the candidate and the few characters before it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.detection.rules import Rule
+
+Filter = Callable[[str, "Rule", str], bool]  # (secret, rule, text just before it) -> drop?
+
+# SHA-256 prefixes of values published in providers' documentation, kept as hashes so that our
+# own tree does not carry them: AWS's access key id and secret key, Stripe's shared test key,
+# jwt.io's sample token, a Firebase SDK sample key, Slack's "not a real token".
+_DOCUMENTATION_HASHES = frozenset(
+    {
+        "1a5d44a2dca19669d72edf4c4f1c27c4",
+        "78314b11be2e581549ac1c4f616563fa",
+        "2cafc0970149a84f3b9e62eaf169f36f",
+        "7f75367e7881255134e1375e723d1dea",
+        "f56e323494a6ffc2064e7a955908957d",
+        "0e3fd41c01a697720785471d74558508",
+    }
+)
+
+
+def is_documentation_example(secret: str, rule: Rule, before: str) -> bool:
+    digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()[:32]
+    # AWS documents its samples with EXAMPLE in them; scanners allow-list any such value.
+    return digest in _DOCUMENTATION_HASHES or "EXAMPLE" in secret
+
+
+_MASKS = re.compile(r"…|\.\.\.|\*\*\*|(?i:x{5,})|#{4,}|•|●")
+
+
+def is_masked_or_truncated(secret: str, rule: Rule, before: str) -> bool:
+    return _MASKS.search(secret) is not None
+
+
+_TEMPLATE = re.compile(
+    r"\$\{|\{\{|\}\}|\$\(|%\(|^\$[A-Za-z_]|^%[A-Za-z_]\w*%$|^@[A-Za-z_]\w*@$|<[^<>]{1,60}>"
+    r"|^\{[A-Za-z_]\w*\}$|^\[[A-Za-z_ -]+\]$"
+)
+
+
+def is_template_variable(secret: str, rule: Rule, before: str) -> bool:
+    return _TEMPLATE.search(secret) is not None
+
+
+_ENV_CALL = re.compile(
+    r"(?:environ|process\.env|getenv|ENV\[|env\(|secrets\.|vault:|ssm:|Secret\.)", re.IGNORECASE
+)
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")  # OPENAI_API_KEY: a name, not a value
+
+
+def is_env_reference(secret: str, rule: Rule, before: str) -> bool:
+    if _ENV_CALL.search(secret):
+        return True
+    if not rule.generic:
+        return False
+    return _ENV_NAME.match(secret) is not None or _ENV_CALL.search(before[-24:]) is not None
+
+
+_LONG_WORDS = (
+    "example", "placeholder", "changeme", "redacted", "replace", "insert", "dummy", "sample",
+    "notreal", "your_", "yourkey", "yourtoken", "secretkey", "apikey", "mykey", "foobar",
+)  # fmt: skip
+_SHORT_WORDS = frozenset(
+    {"your", "my", "key", "token", "here", "the", "fake", "test", "secret", "api", "xxx", "abc"}
+    | {"foo", "bar", "demo", "not", "real", "put", "goes"}
+)
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_PLACEHOLDER_VALUES = frozenset(
+    {"password", "passwd", "pass", "secret", "admin", "root", "test", "testing", "changeme"}
+    | {"changeit", "default", "none", "null", "true", "false", "undefined", "empty", "token"}
+    | {"apikey", "api_key", "key", "value", "string", "letmein", "qwerty", "password1"}
+    | {"password123", "123456", "12345678", "admin123"}
+)
+
+
+def is_placeholder(secret: str, rule: Rule, before: str) -> bool:
+    """Words in place of a random value: YOUR_API_KEY, sk-your-key-here, <token>, changeme."""
+    body = _body(secret, rule)
+    lowered = body.lower()
+    if lowered in _PLACEHOLDER_VALUES or secret.lower() in _PLACEHOLDER_VALUES:
+        return True
+    if any(word in lowered for word in _LONG_WORDS):
+        return True
+    if len(body) > 64:  # long random bodies contain short words by chance
+        return False
+    words = [w.lower() for w in _WORD.findall(body)]
+    return sum(word in _SHORT_WORDS for word in words) >= 2
+
+
+def is_repeated_or_sequential(secret: str, rule: Rule, before: str) -> bool:
+    """A run of one character, or of consecutive ones (abcdef, 123456), six long or more."""
+    body = _body(secret, rule)
+    same = rising = falling = 1
+    for previous, current in itertools.pairwise(body):
+        step = ord(current) - ord(previous)
+        same = same + 1 if step == 0 else 1
+        rising = rising + 1 if step == 1 else 1
+        falling = falling + 1 if step == -1 else 1
+        if max(same, rising, falling) >= 6:
+            return True
+    return len(body) >= 8 and len(set(body)) <= 3
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of `text`, from its own character frequencies."""
+    if not text:
+        return 0.0
+    total = len(text)
+    return -sum(n / total * math.log2(n / total) for n in Counter(text).values())
+
+
+def is_low_entropy(secret: str, rule: Rule, before: str) -> bool:
+    return shannon_entropy(_body(secret, rule)) < rule.entropy
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+def is_uuid(secret: str, rule: Rule, before: str) -> bool:
+    return _UUID.match(secret) is not None
+
+
+_HEX = re.compile(r"^(?:[0-9a-f]+|[0-9A-F]+)$")
+
+
+def is_hash(secret: str, rule: Rule, before: str) -> bool:
+    """MD5, SHA-1 (git commits), SHA-256 and SHA-512 digests written in hex."""
+    return len(secret) in (32, 40, 64, 128) and _HEX.match(secret) is not None
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_.\-]*(?:\(\)?)?$")
+_CODE = re.compile(r"^(?:self|this|cls|config|settings|params|args|options|opts|env)\.|\(|\)$")
+
+
+def is_code_reference(secret: str, rule: Rule, before: str) -> bool:
+    """A name or expression, not a literal: get_token(), self.api_key, request.headers."""
+    return _IDENTIFIER.match(secret) is not None or _CODE.search(secret) is not None
+
+
+_PATH = re.compile(r"^(?:~?/|\./|\.\./|[A-Za-z]:\\)|\.(?:pem|key|json|txt|ya?ml|env|p12|crt)$")
+
+
+def is_file_path(secret: str, rule: Rule, before: str) -> bool:
+    return _PATH.search(secret) is not None
+
+
+_URL_USER = re.compile(r"//([^:/@\s]+):$")
+
+
+def is_username_as_password(secret: str, rule: Rule, before: str) -> bool:
+    """postgres://postgres:postgres@…: a local development default, not a leaked password."""
+    user = _URL_USER.search(before)
+    return user is not None and user.group(1) == secret
+
+
+def _body(secret: str, rule: Rule) -> str:
+    return secret[len(rule.prefix) :] if secret.startswith(rule.prefix) else secret
+
+
+COMMON: tuple[Filter, ...] = (
+    is_documentation_example,
+    is_masked_or_truncated,
+    is_template_variable,
+    is_env_reference,
+    is_placeholder,
+    is_repeated_or_sequential,
+    is_username_as_password,
+    is_low_entropy,
+)
+GENERIC: tuple[Filter, ...] = (is_uuid, is_hash, is_code_reference, is_file_path)
+FILTERS: dict[str, Filter] = {f.__name__: f for f in (*COMMON, *GENERIC)}
+
+
+def first_reason(secret: str, rule: Rule, before: str) -> str | None:
+    """The name of the first filter that drops the candidate, or None to keep it."""
+    for candidate_filter in (*COMMON, *GENERIC) if rule.generic else COMMON:
+        if candidate_filter.__name__ in rule.skip_filters:
+            continue
+        if candidate_filter(secret, rule, before):
+            return candidate_filter.__name__
+    return None

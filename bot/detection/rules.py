@@ -1,0 +1,188 @@
+"""Credential rules: records loaded from rules.yaml and validated when they load.
+
+A rule is data (see the header of rules.yaml for what each field means). Loading checks every
+record: required fields, unique ids, a pattern that compiles and is bounded (no `*`, `+` or open
+`{n,}`, so that confirming a candidate reads a short window only), a known severity, filter and
+checksum names that exist. A broken rules file fails at start, never in the middle of a scan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from bot.detection.checksums import CHECKSUMS
+from bot.detection.types import Severity
+
+RULES_FILE = "rules.yaml"
+MAX_WIDTH = 20_000  # the longest a match may be: a 4096-bit RSA key in PEM is about 3,300
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Boundaries written in patterns as %B% (start of a token) and %E% (end of a token): one spelling
+# for Hyperscan, RE2 and Python `re`, none of which share lookarounds. Hyperscan accepts `^` only
+# at the very start of a pattern; elsewhere %B% is just "a character that is not in a token".
+_TOKEN_CHARS = r"A-Za-z0-9_\-"
+_LEADING_B = f"(?:^|[^{_TOKEN_CHARS}])"
+_MACROS = {"%B%": f"[^{_TOKEN_CHARS}]", "%E%": f"(?:[^{_TOKEN_CHARS}]|$)"}
+
+
+class RuleError(ValueError):
+    """rules.yaml holds a record that cannot be used; the message names the rule and field."""
+
+
+@dataclass(frozen=True)
+class Near:
+    """Text that must appear within `within` characters of a candidate (either side)."""
+
+    pattern: re.Pattern[str]
+    within: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    provider: str
+    name: str
+    severity: Severity
+    pattern: str  # with %B%/%E% expanded; the secret is the named group `secret`
+    keywords: tuple[str, ...]
+    entropy: float  # bits per character of the random part, below which a candidate is dropped
+    prefix: str  # the fixed start of the secret, left out of the entropy
+    checksum: str | None
+    fake: str
+    generic: bool  # prefix-less value: UUIDs, hashes, code and words are dropped
+    skip_filters: tuple[str, ...]
+    priority: int  # when candidates overlap, the higher priority wins, then the longer
+    near: Near | None
+    examples: tuple[str, ...]
+    counterexamples: tuple[str, ...]
+    width: int  # the longest text the pattern can match, in bytes
+
+    @property
+    def engine_pattern(self) -> str:
+        """The pattern without group names, for the multi-pattern engines."""
+        return self.pattern.replace("(?P<secret>", "(")
+
+
+def load_rules(text: str | None = None) -> tuple[Rule, ...]:
+    """Parse and validate rules; `text` defaults to the bundled rules.yaml."""
+    if text is None:
+        return default_rules()
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+        raise RuleError("rules file must be a mapping with a `rules:` list")
+    rules = tuple(_rule(record) for record in document["rules"])
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            raise RuleError(f"rule id {rule.id!r} appears twice")
+        seen.add(rule.id)
+    return rules
+
+
+@cache
+def default_rules() -> tuple[Rule, ...]:
+    return load_rules(resources.files(__package__).joinpath(RULES_FILE).read_text("utf-8"))
+
+
+def _rule(record: Any) -> Rule:
+    if not isinstance(record, dict):
+        raise RuleError(f"each rule must be a mapping, got {record!r}")
+    rule_id = record.get("id")
+    if not isinstance(rule_id, str) or not _ID.match(rule_id):
+        raise RuleError(f"rule id must be lower_snake_case, got {rule_id!r}")
+
+    def field(name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        value = record.get(name, default)
+        if value is ...:
+            raise RuleError(f"rule {rule_id}: missing field {name!r}")
+        if not isinstance(value, kind):
+            raise RuleError(f"rule {rule_id}: {name!r} has the wrong type: {value!r}")
+        return value
+
+    from bot.detection.filters import FILTERS  # filters import rules' types only at call time
+
+    known = set(record) - _FIELDS
+    if known:
+        raise RuleError(f"rule {rule_id}: unknown fields {sorted(known)}")
+    try:
+        severity = Severity(field("severity", str))
+    except ValueError:
+        raise RuleError(f"rule {rule_id}: severity must be one of {list(Severity)}") from None
+    pattern = field("pattern", str)
+    if pattern.startswith("%B%"):
+        pattern = _LEADING_B + pattern[3:]
+    for macro, expansion in _MACROS.items():
+        pattern = pattern.replace(macro, expansion)
+    width = _check_pattern(rule_id, pattern)
+    checksum = field("checksum", (str, type(None)), None)
+    if checksum is not None and checksum not in CHECKSUMS:
+        raise RuleError(f"rule {rule_id}: unknown checksum {checksum!r}")
+    skip = tuple(field("skip_filters", list, []))
+    for name in skip:
+        if name not in FILTERS:
+            raise RuleError(f"rule {rule_id}: unknown filter {name!r} in skip_filters")
+    examples = tuple(field("examples", list))
+    if not examples:
+        raise RuleError(f"rule {rule_id}: needs at least one example")
+    keywords = tuple(field("keywords", list))
+    if not keywords:
+        raise RuleError(f"rule {rule_id}: needs at least one keyword")
+    return Rule(
+        id=rule_id,
+        provider=field("provider", str),
+        name=field("name", str),
+        severity=severity,
+        pattern=pattern,
+        keywords=tuple(str(k) for k in keywords),
+        entropy=float(field("entropy", (int, float))),
+        prefix=field("prefix", str, ""),
+        checksum=checksum,
+        fake=field("fake", str),
+        generic=field("generic", bool, False),
+        skip_filters=skip,
+        priority=field("priority", int, 0),
+        near=_near(rule_id, record.get("near")),
+        examples=tuple(str(e) for e in examples),
+        counterexamples=tuple(str(e) for e in field("counterexamples", list, [])),
+        width=width,
+    )
+
+
+_FIELDS = {
+    "id", "provider", "name", "severity", "pattern", "keywords", "entropy", "prefix", "checksum",
+    "fake", "generic", "skip_filters", "priority", "near", "examples", "counterexamples",
+}  # fmt: skip
+
+
+def _check_pattern(rule_id: str, pattern: str) -> int:
+    try:
+        compiled = re.compile(pattern.encode("ascii"))
+    except (re.error, UnicodeEncodeError) as error:
+        raise RuleError(f"rule {rule_id}: pattern does not compile: {error}") from None
+    if "secret" not in compiled.groupindex:
+        raise RuleError(f"rule {rule_id}: pattern needs a (?P<secret>...) group")
+    if len(compiled.groupindex) != 1:
+        raise RuleError(f"rule {rule_id}: pattern may name only the `secret` group")
+    import re._parser as sre_parse  # the stdlib's own parser measures the widest match
+
+    width = sre_parse.parse(pattern).getwidth()[1]
+    if width > MAX_WIDTH:
+        raise RuleError(f"rule {rule_id}: pattern is unbounded or wider than {MAX_WIDTH}")
+    return int(width)
+
+
+def _near(rule_id: str, record: Any) -> Near | None:
+    if record is None:
+        return None
+    if not isinstance(record, dict) or set(record) != {"pattern", "within"}:
+        raise RuleError(f"rule {rule_id}: near needs exactly `pattern` and `within`")
+    try:
+        return Near(re.compile(record["pattern"]), int(record["within"]))
+    except re.error as error:
+        raise RuleError(f"rule {rule_id}: near pattern does not compile: {error}") from None

@@ -1,0 +1,132 @@
+"""The multi-pattern pass: every rule's pattern over the whole input, in linear time.
+
+A scanner reports where matches END, as (rule index, byte offset). Hyperscan does this natively
+(start-of-match tracking would make wide patterns "too large" for it, and is not needed: the
+engine re-reads a window of at most the rule's width before each end with Python `re`). RE2 is
+the fallback where Hyperscan cannot be imported: an RE2 set says which rules match in a chunk,
+then only those rules run over that chunk. Databases are compiled once per process.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, Protocol
+
+from bot.detection.rules import Rule
+
+CHUNK = 1 << 20  # RE2 works chunk by chunk; chunks overlap by the widest rule
+
+
+class Scanner(Protocol):
+    name: str
+
+    def ends(self, data: bytes) -> list[tuple[int, int]]: ...
+
+
+def available_engines() -> tuple[str, ...]:
+    try:
+        import hyperscan  # noqa: F401
+    except ImportError:
+        return ("re2",)
+    return ("hyperscan", "re2")
+
+
+def scanner_for(rules: tuple[Rule, ...], engine: str = "auto") -> Scanner:
+    if engine == "auto":
+        engine = available_engines()[0]
+    if engine == "hyperscan":
+        return _hyperscan(rules)
+    if engine == "re2":
+        return _re2(rules)
+    raise ValueError(f"unknown engine {engine!r}: use auto, hyperscan or re2")
+
+
+class HyperscanScanner:
+    name = "hyperscan"
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        import hyperscan
+
+        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._database.compile(
+            expressions=[rule.engine_pattern.encode("ascii") for rule in rules],
+            ids=list(range(len(rules))),
+            elements=len(rules),
+            flags=[0] * len(rules),
+        )
+        self._local = threading.local()  # Hyperscan scratch space may not be shared by threads
+        self._scratch_type: Any = hyperscan.Scratch
+
+    def ends(self, data: bytes) -> list[tuple[int, int]]:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._scratch_type(self._database)
+        hits: list[tuple[int, int]] = []
+        append = hits.append
+
+        def on_match(rule_index: int, _start: int, end: int, _flags: int, _context: Any) -> None:
+            append((rule_index, end))
+
+        if data:
+            self._database.scan(data, match_event_handler=on_match, scratch=scratch)
+        return hits
+
+
+class Re2Scanner:
+    name = "re2"
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        import re2
+
+        options = re2.Options()
+        options.max_mem = 256 << 20
+        self._set = re2.Set.SearchSet(options)
+        self._patterns = []
+        for rule in rules:
+            pattern = _re2_pattern(rule.engine_pattern).encode("ascii")
+            self._set.Add(pattern)
+            self._patterns.append(re2.compile(pattern, options))
+        self._set.Compile()
+        self._overlap = max((rule.width for rule in rules), default=0)
+
+    def ends(self, data: bytes) -> list[tuple[int, int]]:
+        hits: set[tuple[int, int]] = set()
+        step = CHUNK
+        for chunk_start in range(0, max(len(data), 1), step):
+            low = max(0, chunk_start - self._overlap)
+            high = min(len(data), chunk_start + step)
+            chunk = data[low:high]
+            for rule_index in self._set.Match(chunk) or ():
+                pattern = self._patterns[rule_index]
+                position = 0
+                while position <= len(chunk):
+                    found = pattern.search(chunk, position)
+                    if found is None:
+                        break
+                    start, end = found.span()
+                    hits.add((rule_index, low + end))
+                    # Restart just after the match's start: boundaries consume one character,
+                    # and two keys may share the space between them.
+                    position = max(start + 1, end - 1)
+        return sorted(hits, key=lambda hit: hit[1])
+
+
+_WIDE_REPEAT = re.compile(r"\{(\d+),(\d+)\}")
+
+
+def _re2_pattern(pattern: str) -> str:
+    """RE2 refuses counts above 1000; it is linear-time anyway, so a wide count becomes open."""
+    return _WIDE_REPEAT.sub(lambda m: f"{{{m[1]},}}" if int(m[2]) > 1000 else m[0], pattern)
+
+
+@cache
+def _hyperscan(rules: tuple[Rule, ...]) -> HyperscanScanner:
+    return HyperscanScanner(rules)
+
+
+@cache
+def _re2(rules: tuple[Rule, ...]) -> Re2Scanner:
+    return Re2Scanner(rules)

@@ -380,18 +380,22 @@ def _fallback(prefix: str, finding: Finding) -> str:
 # -- messages ------------------------------------------------------------------------------
 
 
-def alert_message(finding: Finding, playbook: Playbook, can_delete: bool = False) -> Message:
-    """The DM to the poster; also the updated DM after a click (the status line changes)."""
+def alert_message(
+    finding: Finding, playbook: Playbook, can_delete: bool = False, regression: bool = False
+) -> Message:
+    """The DM to the poster; also the updated DM after a click (the status line changes).
+
+    `regression`: the key had been marked rotated and was seen again, so it alerts again.
+    """
     place = finding.place
+    if regression:
+        title = "A key marked rotated was seen again"
+    elif finding.is_open:
+        title = "A credential you shared is exposed"
+    else:
+        title = "Credential alert"
     blocks: list[Block] = [
-        HeaderBlock(
-            text=PlainTextObject(
-                text=_cut(
-                    "A credential you shared is exposed" if finding.is_open else "Credential alert",
-                    HEADER_MAX,
-                )
-            )
-        ),
+        HeaderBlock(text=PlainTextObject(text=_cut(title, HEADER_MAX))),
         _section(
             f"LeakWatch found {'an' if finding.name[:1].lower() in 'aeiou' else 'a'} "
             f"*{_what(finding)}* {describe_place(place)}, posted {when(place.posted_at)}.\n"
@@ -443,8 +447,10 @@ def security_alert_message(
     playbook: Playbook,
     can_delete: bool = False,
     escalation_hours: float | None = None,
+    note: str | None = None,
 ) -> Message:
-    """The security channel's copy: high-risk findings at once, and escalations."""
+    """The security channel's copy: high-risk findings at once, escalations, and alerts whose
+    poster could not be reached (`note` says why, as plain words we wrote)."""
     place = finding.place
     if escalation_hours is not None:
         title = f"Still open after {_hours(escalation_hours)}"
@@ -463,6 +469,8 @@ def security_alert_message(
     ]
     if playbook.revoke_api and finding.is_open:
         blocks.append(_context(f"Revoke API: `{escape(playbook.revoke_api, 300, code=True)}`"))
+    if note:
+        blocks.append(_context(f":warning: {escape(note, 500)}"))
     blocks.append(_section(status_line(finding), block_id="status"))
     blocks.append(finding_buttons(finding, playbook, can_delete))
     return Message(text=_fallback(prefix, finding), blocks=_dicts(blocks))

@@ -1,53 +1,44 @@
-"""Test keys and a detector for them, standing in for the real engine where rules don't matter.
+"""Fake keys of a chosen severity, and the real detector that finds them.
 
-A test key reads `lwkey-<severity>-<16 hex>`: nothing a secret scanner would flag, built at run
-time. The detector finds them and reports Matches the way the real engine does: an HMAC
-fingerprint and a masked preview, the raw value only in `Match.secret`.
+Keys come from `fake_secret` (format-valid, built at run time), so nothing in the tree looks
+like a live credential.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
+import zlib
 
+from bot.detection.engine import Detector
+from bot.detection.fakes import fake_secret
 from bot.detection.fingerprint import Fingerprinter
-from bot.detection.masking import mask
-from bot.detection.types import Match, Severity
+from bot.detection.types import Match
 
-_KEY = re.compile(r"lwkey-(critical|high|medium|low)-[0-9a-f]{16}")
 FINGERPRINTER = Fingerprinter(b"tests-only fingerprint key")
+RULE_FOR_SEVERITY = {
+    "critical": "openai_project_key",
+    "high": "github_classic_pat",
+    "medium": "slack_webhook_url",
+    "low": "stripe_test_secret_key",
+}
 
 
 def key(seed: int | str, severity: str = "critical") -> str:
-    digest = hashlib.sha256(str(seed).encode()).hexdigest()[:16]
-    return f"lwkey-{severity}-{digest}"
+    """A fake credential of `severity`; the same seed gives the same key."""
+    number = seed if isinstance(seed, int) else zlib.crc32(seed.encode())
+    return fake_secret(RULE_FOR_SEVERITY[severity], number)
 
 
 class KeyDetector:
+    """The default detector, counting the texts it scans."""
+
+    _shared: Detector | None = None
+
     def __init__(self) -> None:
+        if KeyDetector._shared is None:
+            KeyDetector._shared = Detector.default(FINGERPRINTER)
+        self.detector = KeyDetector._shared
         self.scanned = 0
 
     def scan(self, text: str) -> list[Match]:
         self.scanned += 1
-        found = []
-        for hit in _KEY.finditer(text):
-            value = hit.group(0)
-            line = text.count("\n", 0, hit.start()) + 1
-            column = hit.start() - (text.rfind("\n", 0, hit.start()) + 1) + 1
-            found.append(
-                Match(
-                    rule_id=f"test_{hit.group(1)}_key",
-                    provider="testco",
-                    name=f"TestCo {hit.group(1)} key",
-                    severity=Severity(hit.group(1)),
-                    start=hit.start(),
-                    end=hit.end(),
-                    line=line,
-                    column=column,
-                    end_column=column + len(value),
-                    preview=mask(value),
-                    fingerprint=FINGERPRINTER.of(value),
-                    secret=value,
-                )
-            )
-        return found
+        return self.detector.scan(text)

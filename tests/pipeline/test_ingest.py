@@ -205,7 +205,7 @@ def test_suppressed_keys_are_recorded_but_nobody_is_told(
         queries.add_suppression(s, workspace="T1", created_by="U9", now=NOW,
                                 pattern=by_glob[:14] + "*")
         queries.add_suppression(s, workspace="T1", created_by="U9", now=NOW,
-                                pattern="rule:test_low_key")  # fmt: skip
+                                pattern="rule:stripe_test_secret_key")  # fmt: skip
     with db.session() as s:
         result = ingest(
             s, [slack("1.0", by_fingerprint), slack("2.0", by_glob), slack("3.0", by_rule),

@@ -449,6 +449,10 @@ def _owner_mrkdwn(owner: str | None) -> str:
     return escape_mrkdwn(owner)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -544,8 +548,7 @@ def _places_mrkdwn(places: Sequence[LeakyPlace]) -> str:
         return "*Where keys leaked this week*\nnowhere"
     lines = ["*Where keys leaked this week*"]
     for place in places:
-        keys = "key" if place.secrets == 1 else "keys"
-        lines.append(f"• {escape_mrkdwn(place.label)}: {place.secrets} {keys}")
+        lines.append(f"• {escape_mrkdwn(place.label)}: {_count(place.secrets, 'key')}")
     return _clip("\n".join(lines), MAX_SECTION_TEXT)
 
 
@@ -582,7 +585,10 @@ def digest_text(digest: WeeklyDigest) -> str:
     if not digest.riskiest:
         lines.append("  none")
     lines += ["", "Where keys leaked this week"]
-    lines += [f"  {p.label}: {p.secrets} keys, {p.occurrences} times" for p in digest.places]
+    lines += [
+        f"  {p.label}: {_count(p.secrets, 'key')}, {_count(p.occurrences, 'time')}"
+        for p in digest.places
+    ]
     if not digest.places:
         lines.append("  nowhere")
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ PostgreSQL is reached through psycopg 3; `postgresql://` and `postgres://` URLs 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+# Alembic announces every plugin and step at INFO; the bot logs what matters itself.
+if logging.getLogger("alembic").level == logging.NOTSET:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -52,8 +58,12 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         from alembic import command
 
+        before = self.current_revision()
         with self.engine.begin() as connection:
             command.upgrade(self._alembic_config(connection), revision)
+        after = self.current_revision()
+        if after != before:
+            log.info("database schema upgraded from %s to %s", before or "empty", after)
 
     def downgrade(self, revision: str) -> None:
         from alembic import command

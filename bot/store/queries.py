@@ -131,7 +131,8 @@ def list_findings(
     if status is not None:
         query = query.where(Secret.status.in_(_as_list(status)))
     if provider is not None:
-        query = query.where(Secret.provider.in_(_as_list(provider)))
+        wanted = [name.lower() for name in _as_list(provider)]
+        query = query.where(sa.func.lower(Secret.provider).in_(wanted))
     if rule_id is not None:
         query = query.where(Secret.rule_id == rule_id)
     if source is not None:

@@ -17,14 +17,15 @@ How each number is counted, over the week [start, end):
                     another status set only after the end (a digest posted late reports the week
                     as it was when it closed)
     open by age     those open secrets by age at the end of the week (end - first_seen)
-    rotated         secrets whose status became "rotated" in the week
-    not a secret    secrets whose status became "not_a_secret" in the week
-    regressions     secrets that came back after being marked rotated: distinct secrets with a
-                    "regression" notification queued in the week (the pipeline queues one, in
-                    the same transaction, whenever a rotated key is seen again)
+    rotated         secrets marked rotated in the week: an audit event "status:rotated" then,
+                    or status "rotated" with status_at then. A key rotated and seen again in
+                    the same week counts here and under regressions.
+    not a secret    the same for "not_a_secret" (audit "status:not_a_secret" or "suppressed")
+    regressions     secrets that came back after being marked rotated: the pipeline's audit
+                    event "regression" in the week (distinct secrets)
     median time to rotate
-                    over the secrets rotated in the week, status_at - first_seen; compared with
-                    the same median for the week before
+                    over the secrets rotated in the week, from first seen to the (last)
+                    rotation in the week; compared with the same median for the week before
     by provider / by source
                     new and open counts per provider, and per source a secret was seen in
                     (a key pasted in Slack and in Confluence counts once under each)
@@ -68,6 +69,13 @@ AGE_BUCKETS: Final[tuple[tuple[str, timedelta | None], ...]] = (
 RISKIEST_COUNT: Final = 5
 PLACES_COUNT: Final = 5
 BREAKDOWN_ROWS: Final = 10  # per table; the rest are summed into "other"
+# Audit actions that set a status (bot/store/queries.set_status; the pipeline's suppressions).
+STATUS_ACTIONS: Final = {
+    "status:rotated": "rotated",
+    "status:not_a_secret": "not_a_secret",
+    "suppressed": "not_a_secret",
+}
+REGRESSION_ACTION: Final = "regression"  # written by the pipeline when a rotated key returns
 
 # Slack's limits (docs.slack.dev/reference/block-kit/blocks): 50 blocks per message, 3,000
 # characters of section text, 2,000 per section field, 150 for a header.
@@ -220,10 +228,17 @@ def compute_digest(
             )
         )
     )
+    changes = _status_changes(session, secrets, previous_start, end, workspaces)
+    known = {s.id: s for s in secrets}
+    missing = {i for times in changes.values() for i in times} - known.keys()
+    if missing:  # a status set in the window on a secret the first query did not need
+        known.update(
+            (s.id, s) for s in session.scalars(sa.select(secret).where(secret.id.in_(missing)))
+        )
     new = [s for s in secrets if start <= s.first_seen < end]
     still_open = [s for s in secrets if _is_open_at(s, end)]
-    rotated = [s for s in secrets if _status_set_in(s, "rotated", start, end)]
-    rotated_before = [s for s in secrets if _status_set_in(s, "rotated", previous_start, start)]
+    rotated = _set_in(changes["rotated"], known, start, end)
+    rotated_before = _set_in(changes["rotated"], known, previous_start, start)
 
     occurrences = _occurrences_by_secret(session, [s.id for s in secrets], end)
     return WeeklyDigest(
@@ -233,7 +248,7 @@ def compute_digest(
         open=len(still_open),
         open_by_age=_age_buckets(still_open, end),
         rotated=len(rotated),
-        not_a_secret=sum(_status_set_in(s, "not_a_secret", start, end) for s in secrets),
+        not_a_secret=len(_set_in(changes["not_a_secret"], known, start, end)),
         regressions=_regressions(session, start, end, workspaces),
         by_provider=_breakdown(((s.provider,) for s in new), ((s.provider,) for s in still_open)),
         by_source=_breakdown(
@@ -247,18 +262,53 @@ def compute_digest(
     )
 
 
+def _status_changes(
+    session: Session,
+    secrets: Sequence[models.Secret],
+    since: datetime,
+    end: datetime,
+    workspaces: Collection[str] | None,
+) -> dict[str, dict[int, list[datetime]]]:
+    """When each secret was given each status in [since, end): audit trail and status fields."""
+    changes: dict[str, dict[int, list[datetime]]] = {
+        status: defaultdict(list) for status in set(STATUS_ACTIONS.values())
+    }
+    for s in secrets:
+        if s.status in changes and s.status_at is not None and since <= s.status_at < end:
+            changes[s.status][s.id].append(s.status_at)
+    event = models.AuditEvent
+    statement = sa.select(event.secret_id, event.action, event.at).where(
+        event.action.in_(STATUS_ACTIONS), event.at >= since, event.at < end
+    )
+    if workspaces is not None:
+        statement = statement.where(event.workspace.in_(workspaces))
+    for secret_id, action, at in session.execute(statement):
+        if secret_id is not None:
+            changes[STATUS_ACTIONS[action]][secret_id].append(at)
+    return changes
+
+
+def _set_in(
+    times: dict[int, list[datetime]],
+    secrets: dict[int, models.Secret],
+    start: datetime,
+    end: datetime,
+) -> list[tuple[models.Secret, datetime]]:
+    """Secrets given a status in [start, end), each with the last time it was given it then."""
+    found = []
+    for secret_id, moments in times.items():
+        inside = [moment for moment in moments if start <= moment < end]
+        if inside and secret_id in secrets:
+            found.append((secrets[secret_id], max(inside)))
+    return found
+
+
 def _is_open_at(secret: models.Secret, moment: datetime) -> bool:
     if secret.first_seen >= moment:
         return False
     if secret.status == "open":
         return True
     return secret.status_at is not None and secret.status_at >= moment
-
-
-def _status_set_in(secret: models.Secret, status: str, start: datetime, end: datetime) -> bool:
-    return (
-        secret.status == status and secret.status_at is not None and start <= secret.status_at < end
-    )
 
 
 def _occurrences_by_secret(
@@ -307,10 +357,10 @@ def _breakdown(
     return tuple(rows)
 
 
-def _median_time_to_rotate(rotated: Sequence[models.Secret]) -> timedelta | None:
-    durations = [
-        (s.status_at - s.first_seen).total_seconds() for s in rotated if s.status_at is not None
-    ]
+def _median_time_to_rotate(
+    rotated: Sequence[tuple[models.Secret, datetime]],
+) -> timedelta | None:
+    durations = [(at - secret.first_seen).total_seconds() for secret, at in rotated]
     if not durations:
         return None
     return timedelta(seconds=statistics.median(durations))
@@ -319,14 +369,12 @@ def _median_time_to_rotate(rotated: Sequence[models.Secret]) -> timedelta | None
 def _regressions(
     session: Session, start: datetime, end: datetime, workspaces: Collection[str] | None
 ) -> int:
-    notification = models.Notification
-    statement = sa.select(sa.func.count(sa.distinct(notification.secret_id))).where(
-        notification.kind == "regression",
-        notification.created_at >= start,
-        notification.created_at < end,
+    event = models.AuditEvent
+    statement = sa.select(sa.func.count(sa.distinct(event.secret_id))).where(
+        event.action == REGRESSION_ACTION, event.at >= start, event.at < end
     )
     if workspaces is not None:
-        statement = statement.where(notification.workspace.in_(workspaces))
+        statement = statement.where(event.workspace.in_(workspaces))
     return int(session.scalar(statement) or 0)
 
 

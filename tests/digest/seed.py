@@ -89,16 +89,17 @@ def add_secret(
     return secret
 
 
-def add_regression(session: Session, secret: models.Secret, at: datetime, recipient: str) -> None:
+def add_regression(session: Session, secret: models.Secret, at: datetime) -> None:
+    """What the pipeline writes when a rotated key shows up again."""
     session.add(
-        models.Notification(
+        models.AuditEvent(
             workspace=secret.workspace,
             secret_id=secret.id,
-            kind="regression",
-            recipient=recipient,
-            dedupe_key=f"regression:{secret.id}:{recipient}:{at.isoformat()}",
-            created_at=at,
-            send_after=at,
+            actor="leakwatch",
+            action="regression",
+            detail={},
+            origin="pipeline",
+            at=at,
         )
     )
 
@@ -261,8 +262,8 @@ def seed_week(session: Session) -> None:
             Seen("email", "INBOX", "security@acme.test", START + 4 * DAY, "leo@acme.test"),
         ],
     )
-    add_regression(session, regressed, START + 4 * DAY, "user:U0LEO")
-    add_regression(session, regressed, START + 4 * DAY, "security")  # the same regression
+    add_regression(session, regressed, START + 4 * DAY)
+    add_regression(session, regressed, START + 5 * DAY)  # and again: still one secret
     # M: accepted as a risk this week: neither open nor rotated.
     add_secret(
         session,
@@ -285,4 +286,4 @@ def seed_week(session: Session) -> None:
     )
     # C regressed last week too: not this week's.
     c = session.scalars(sa.select(models.Secret).filter_by(fingerprint=f"{'C':0>64}")).one()
-    add_regression(session, c, START - DAY, "security")
+    add_regression(session, c, START - DAY)

@@ -37,7 +37,7 @@ def test_counts(digest: WeeklyDigest) -> None:
     assert digest.open == 7
     assert digest.rotated == 2  # E, F
     assert digest.not_a_secret == 1  # H
-    assert digest.regressions == 1  # L, notified twice; C regressed the week before
+    assert digest.regressions == 1  # L, twice; C regressed the week before
 
 
 def test_open_findings_by_age_at_the_end_of_the_week(digest: WeeklyDigest) -> None:

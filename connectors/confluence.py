@@ -46,6 +46,7 @@ import html
 import json
 import logging
 import math
+import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -388,15 +389,14 @@ class ConfluenceSource:
             if version is None:
                 return
             text = storage_text(version)
-            kept = set(newer_text.splitlines())
-            removed = list(dict.fromkeys(line for line in text.splitlines() if line not in kept))
+            removed = _removed_text(text, newer_text, current_text)
             if removed:
                 base = self._document(unit, space, {**content, **_only(version, "version")}, "")
                 yield Document(
                     source=self.kind,
                     unit=unit.id,
                     item_id=f"{content_id}@v{old}",
-                    text="\n".join(removed),
+                    text=removed,
                     unit_name=base.unit_name,
                     title=base.title,
                     author=base.author,
@@ -702,6 +702,23 @@ def _decode(raw: bytes) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16", errors="replace")
     return raw.decode("utf-8-sig", errors="replace")
+
+
+def _removed_text(old: str, newer: str, current: str) -> str:
+    """The lines of `old` that `newer` no longer has, minus tokens still on the page.
+
+    A line can change around a key that stays (a reworded sentence); a long token that the next
+    or the current version still holds is blanked, so it is not reported as history-only.
+    """
+    kept = set(newer.splitlines())
+    lines = dict.fromkeys(line for line in old.splitlines() if line not in kept)
+    text = "\n".join(lines)
+    return _LONG_TOKEN.sub(
+        lambda m: "" if m.group(0) in newer or m.group(0) in current else m.group(0), text
+    ).strip()
+
+
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+/.~]{16,}=*")
 
 
 def _is_restricted(content: Mapping[str, Any]) -> bool:

@@ -68,8 +68,11 @@ def test_documents_carry_provenance_and_exposure(ws: Workspace, slack: SlackStan
     top, threaded = by_text["top"], by_text["in thread"]
     assert top.workspace == "T0ACME" and top.unit == shared.id and top.unit_name == "#partners"
     assert top.author == alice.id
-    assert top.permalink == f"https://acme.slack.com/archives/{shared.id}/p{parent.ts.replace('.', '')}"
-    assert threaded.permalink.endswith(f"?thread_ts={parent.ts}&cid={shared.id}")  # type: ignore[union-attr]
+    link = f"https://acme.slack.com/archives/{shared.id}/p{parent.ts.replace('.', '')}"
+    assert top.permalink == link
+    assert threaded.permalink == f"{link[:-16]}{reply.ts.replace('.', '')}" + (
+        f"?thread_ts={parent.ts}&cid={shared.id}"
+    )
     assert threaded.item_id == f"{shared.id}:{reply.ts}"
     assert top.exposure.audience == 3 and top.exposure.is_public and top.exposure.is_external
     assert top.posted_at is not None and top.posted_at.timestamp() == float(parent.ts)

@@ -77,8 +77,8 @@ def test_message_text_uses_blocks_only_when_they_say_more() -> None:
     same = {"text": f"key {KEY}", "blocks": rich({"type": "rich_text_section", "elements": [
         {"type": "text", "text": f"key {KEY}"}]})}
     assert message_text(same) == f"key {KEY}"
-    edited_blocks = {"text": "see thread", "blocks": rich({"type": "rich_text_section",
-                                                           "elements": [{"type": "text", "text": KEY}]})}
+    only_key = rich({"type": "rich_text_section", "elements": [{"type": "text", "text": KEY}]})
+    edited_blocks = {"text": "see thread", "blocks": only_key}
     assert message_text(edited_blocks) == f"see thread\n{KEY}"
     assert message_text({"blocks": rich({"type": "rich_text_section",
                                          "elements": [{"type": "text", "text": KEY}]})}) == KEY

@@ -18,6 +18,7 @@ import email.header
 import email.policy
 import email.utils
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -159,15 +160,21 @@ def addresses(message: Message, *names: str) -> list[str]:
         for raw in message.get_all(name, []) or []:
             values.append(decode_header_value(raw))
     found: list[str] = []
-    try:
-        pairs = email.utils.getaddresses(values)
-    except Exception:
-        pairs = []
-    for _, address in pairs:
+    if any('"' in value or "(" in value for value in values):
+        try:
+            candidates = [address for _, address in email.utils.getaddresses(values)]
+        except Exception:
+            candidates = []
+    else:  # no quoted names or comments: every address is an unbroken run around an "@"
+        candidates = [match for value in values for match in _ADDRESS.findall(value)]
+    for address in candidates:
         address = address.strip().lower()
         if "@" in address and address not in found:
             found.append(address)
     return found
+
+
+_ADDRESS = re.compile(r"[^\s<>,;:@]+@[^\s<>,;:@]+")
 
 
 def message_date(message: Message) -> datetime | None:

@@ -275,6 +275,7 @@ ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u/Maildir
+mail_fsync = never
 namespace inbox {{
   inbox = yes
 }}

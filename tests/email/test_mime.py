@@ -137,3 +137,15 @@ def test_message_without_body_or_text_parts_gives_subject_only() -> None:
 def test_html_to_text_joins_inline_markup_and_breaks_blocks() -> None:
     text = html_to_text("<p>a<b>b</b>c</p><p>d&lt;e&gt;</p><ul><li>one</li><li>two</li></ul>")
     assert text.splitlines() == ["abc", "d<e>", "one", "two"]
+
+
+def test_recipients_with_quoted_names_and_groups_are_counted_by_address() -> None:
+    raw = (
+        b'From: "ops@corp.example (on behalf)" <mallory@vendor.test>\r\n'
+        b'To: "bob@corp.example" <bob@partner.test>, team: c@corp.example, d@corp.example;\r\n'
+        b"Cc: undisclosed-recipients:;\r\n\r\nbody\r\n"
+    )
+    document = document_from_bytes(raw, unit="t", company_domains=("corp.example",))
+    assert document.author == "mallory@vendor.test"
+    assert document.exposure.audience == 3
+    assert document.exposure.is_external

@@ -63,8 +63,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
 from bot.notify.digest import Week, compute_digest, digest_blocks, digest_summary
+from bot.notify.notifier import Notifier, queue_reminders
+from bot.pipeline import Scanner
+from bot.polling import PollAborted, PollReport, poll_source
 from bot.store import models
 from bot.store.db import Database
+from connectors.base import Source
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +170,85 @@ def build_scheduler(
                 misfire_grace_time=max(1, int(seconds)),
             )
     return scheduler
+
+
+def schedule_bot(
+    settings: Settings,
+    *,
+    db: Database,
+    client: WebClient,
+    notifier: Notifier,
+    polls: Sequence[PollJob] = (),
+    scheduler: BaseScheduler | None = None,
+) -> BaseScheduler:
+    """build_scheduler with the bot's own job functions bound to its database and clients."""
+    return build_scheduler(
+        settings,
+        polls=polls,
+        digest=lambda: post_due_digest(db, client, settings),
+        flush=notifier.send_pending,
+        reminders=lambda: queue_reminders_and_send(db, notifier, settings),
+        scheduler=scheduler,
+    )
+
+
+def poll_job(
+    source: Source,
+    interval_seconds: float,
+    *,
+    db: Database,
+    detector: Scanner,
+    notifier: Notifier | None = None,
+    workspace: str = "",
+) -> PollJob:
+    """A PollJob that reads `source` once through the pipeline, then sends what it queued."""
+    return PollJob(
+        source.kind,
+        interval_seconds,
+        lambda: run_poll(db, source, detector, notifier, workspace=workspace),
+    )
+
+
+# --- job functions -----------------------------------------------------------------------------
+
+
+def run_poll(
+    db: Database,
+    source: Source,
+    detector: Scanner,
+    notifier: Notifier | None = None,
+    *,
+    workspace: str = "",
+    now: datetime | None = None,
+) -> PollReport | None:
+    """One poll of `source`; new alerts go out at once rather than at the next flush.
+
+    A source that cannot be read at all (PollAborted: bad credentials, a removed site) is logged
+    with what to fix and polled again at the next interval; it does not stop other jobs.
+    """
+    try:
+        report = poll_source(db, source, detector, workspace=workspace, now=now)
+    except PollAborted as error:
+        log.error("%s", error)
+        return None
+    if notifier is not None and report.notifications:
+        notifier.send_pending(now=now)
+    return report
+
+
+def queue_reminders_and_send(
+    db: Database, notifier: Notifier, settings: Settings, *, now: datetime | None = None
+) -> int:
+    """The reminders job: queue due reminders and escalations, then send the outbox.
+
+    Returns how many rows were queued. Queuing is idempotent (dedupe keys per round), so a run
+    repeated after a crash or by a second instance queues nothing twice.
+    """
+    now = now or utc_now()
+    with db.session() as session:
+        queued = queue_reminders(session, now, settings)
+    notifier.send_pending(now=now)
+    return queued
 
 
 # --- when the digest is due --------------------------------------------------------------------

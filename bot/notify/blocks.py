@@ -415,7 +415,7 @@ def alert_message(
     blocks.append(_section(status_line(finding), block_id="status"))
     blocks.append(finding_buttons(finding, playbook, can_delete))
     notes = []
-    if finding.is_open and not (can_delete and place.source == "slack"):
+    if finding.is_open and (place.removed or not (can_delete and place.source == "slack")):
         notes.append(how_to_delete(place))
     if finding.occurrence_count > 1:
         notes.append(

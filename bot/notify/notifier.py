@@ -467,6 +467,10 @@ class Notifier:
                 )
         return updated
 
+    def tell(self, user_id: str, text: str) -> None:
+        """A short DM to one person (a refusal or a result where no response_url exists)."""
+        self.client.chat_postMessage(channel=user_id, text=text)
+
     def delete_source_message(self, secret_id: int, now: datetime | None = None) -> int:
         """Delete the Slack messages holding the secret, with the admin's user token.
 

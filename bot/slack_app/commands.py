@@ -1,0 +1,86 @@
+"""/leakwatch: `status`, `help`; for security admins `scan #channel` and `digest preview`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.notify.interactions import FindingActions
+
+Backfill = Callable[[str, str], str]  # (workspace, channel id) -> what was scanned, in words
+
+HELP = (
+    "*LeakWatch* finds credentials pasted in Slack, Confluence and email, and helps you rotate "
+    "them.\n"
+    "• `/leakwatch status`: your open findings\n"
+    "• `/leakwatch help`: this text\n"
+    "Security admins also have:\n"
+    "• `/leakwatch scan #channel`: scan a channel's history now\n"
+    "• `/leakwatch digest preview`: this week's digest so far, only to you\n"
+    "Your open findings, with their buttons, are on the app's *Home* tab."
+)
+_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$|^([CG][A-Z0-9]{6,})$")
+ADMIN_ONLY = "Only security admins can do that."
+
+
+def register(app: App, service: FindingActions, *, backfill: Backfill | None = None) -> None:
+    @app.command("/leakwatch")
+    def leakwatch(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        words = str(command.get("text") or "").split()
+        user_id = str(command["user_id"])
+        workspace = str(command.get("team_id") or "")
+        verb = words[0].lower() if words else "help"
+        if verb == "status":
+            respond(text=service.status_text(client, workspace, user_id), response_type="ephemeral")
+        elif verb in ("scan", "digest"):
+            if not service.is_admin(client, user_id):
+                respond(text=ADMIN_ONLY, response_type="ephemeral")
+            elif verb == "scan":
+                respond(
+                    text=_scan(client, workspace, words[1:], backfill), response_type="ephemeral"
+                )
+            elif words[1:2] == ["preview"]:
+                text, digest_blocks = _digest_preview(service)
+                respond(text=text, blocks=digest_blocks, response_type="ephemeral")
+            else:
+                respond(text="Try `/leakwatch digest preview`.", response_type="ephemeral")
+        else:
+            respond(text=HELP, response_type="ephemeral")
+
+
+def _scan(client: WebClient, workspace: str, args: list[str], backfill: Backfill | None) -> str:
+    if not args:
+        return "Which channel? `/leakwatch scan #channel`"
+    if backfill is None:
+        return "Scanning on demand is not available in this deployment."
+    channel = _channel_id(client, args[0])
+    if channel is None:
+        return f"I cannot find the channel {args[0][:80]!s}. Invite me to it and try again."
+    return backfill(workspace, channel)
+
+
+def _channel_id(client: WebClient, ref: str) -> str | None:
+    found = _CHANNEL.match(ref)
+    if found:
+        return found.group(1) or found.group(2)
+    name = ref.lstrip("#").lower()
+    for page in client.conversations_list(types="public_channel,private_channel", limit=200):
+        for channel in page.get("channels") or []:
+            if channel.get("name") == name:
+                return str(channel["id"])
+    return None
+
+
+def _digest_preview(service: FindingActions) -> tuple[str, list[dict[str, Any]]]:
+    from bot.notify import digest
+
+    now = service.clock()
+    week = digest.Week.containing(now, service.settings.timezone)
+    with service.db.session() as session:
+        weekly = digest.compute_digest(session, week, now=now)
+        return "Preview: " + digest.digest_summary(weekly), digest.digest_blocks(weekly)

@@ -7,22 +7,15 @@ same cases go through `document_from_bytes`, mbox, Maildir, .eml files and IMAP.
 from __future__ import annotations
 
 import base64
-import random
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.detection.fakes import fake_secret
+
 
 def fake_key(seed: int = 0) -> str:
-    """A format-valid fake OpenAI project key (the detection package's generator when present)."""
-    try:
-        from bot.detection.fakes import fake_secret
-
-        return fake_secret("openai_project_key", seed=seed)
-    except (ImportError, OSError):  # detection rules not installed
-        rng = random.Random(seed)
-        alphabet = string.ascii_letters + string.digits
-        return "sk-proj-" + "".join(rng.choice(alphabet) for _ in range(48))
+    """A format-valid fake OpenAI project key, built at run time."""
+    return fake_secret("openai_project_key", seed=seed)
 
 
 def headers(subject: str, message_id: str | None, extra: str = "") -> str:

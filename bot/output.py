@@ -269,8 +269,12 @@ class TableRenderer:
                 write(self._paint(_line(row, widths), finding.severity) + "\n")
             write("\n")
         write(_summary_line(self.findings, summary) + "\n")
+        binary = sum(1 for _, reason in summary.skipped if reason == "binary")
+        if binary:
+            write(f"  skipped {binary} binary file{'s' if binary != 1 else ''}\n")
         for path, reason in summary.skipped:
-            write(f"  skipped {path}: {reason}\n")
+            if reason != "binary":
+                write(f"  skipped {path}: {reason}\n")
 
     def _paint(self, text: str, severity: Severity) -> str:
         if not self.color:

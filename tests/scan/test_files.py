@@ -203,8 +203,8 @@ def test_one_long_line_is_cut_and_columns_stay_right(tmp_path: Path) -> None:
 def test_a_keyword_just_before_a_chunk_boundary_is_in_the_next_chunk(tmp_path: Path) -> None:
     """The chunk owning a value starts early enough to hold the words in front of it."""
     path = tmp_path / "assign.txt"
-    prefix = "y" * 9_995  # "password=" straddles the 10,000-character boundary
-    path.write_text(prefix + "password=MARK00007\n")
+    prefix = "y" * 9_995  # "label_of=" straddles the 10,000-character boundary
+    path.write_text(prefix + "label_of=MARK00007\n")
     source = FileSource([str(path)], chunk_chars=10_000, overlap_chars=100, context_chars=50)
     owners = []
     for document in source.documents():
@@ -212,4 +212,4 @@ def test_a_keyword_just_before_a_chunk_boundary_is_in_the_next_chunk(tmp_path: P
         at = document.text.find("MARK00007")
         if at >= 0 and placement.owns(at):
             owners.append(document.text[max(0, at - 9) : at])
-    assert owners == ["password="]
+    assert owners == ["label_of="]

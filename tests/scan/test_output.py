@@ -135,7 +135,7 @@ def test_table_masks_sorts_by_severity_and_summarises() -> None:
     assert lines[2].startswith("low")
     assert "conf/app env.txt:3:5" in lines[1]
     assert "Found 2 secrets at 2 places in 2 files" in text
-    assert "skipped logo.png: binary" in text
+    assert "skipped 1 binary file" in text
     assert RAW not in text
 
 

@@ -359,8 +359,16 @@ class ImapSource:
 
     def documents(self, unit: Unit, cursor: str | None) -> Iterator[tuple[Document, str | None]]:
         folder = unit.id
+        reused = self._connection is not None
         connection = self._connect()
-        validity, uidnext = self._examine(connection, folder)
+        try:
+            validity, uidnext = self._examine(connection, folder)
+        except TransientSourceError:
+            if not reused:
+                raise
+            # A kept connection the server closed while idle (autologout): open a new one once.
+            connection = self._connect()
+            validity, uidnext = self._examine(connection, folder)
         previous = ImapCursor.parse(cursor)
         last_uid = previous.uid if previous and previous.uidvalidity == validity else 0
         if previous and previous.uidvalidity != validity:

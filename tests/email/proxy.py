@@ -21,6 +21,7 @@ class CuttingProxy:
     _listener: socket.socket = field(init=False, repr=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False, repr=False)
     _closing: bool = field(default=False, init=False, repr=False)
+    _open: list[socket.socket] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -43,6 +44,7 @@ class CuttingProxy:
                 return
             self.connections += 1
             upstream = socket.create_connection((self.target_host, self.target_port))
+            self._open.extend((client, upstream))
             self._start(self._pump, client, upstream, None)
             self._start(self._pump, upstream, client, self.cut_after)
 
@@ -65,6 +67,13 @@ class CuttingProxy:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
+
+    def drop_all(self) -> None:
+        """Cut every open connection now, as a server does to an idle client."""
+        for sock in self._open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._open.clear()
 
     def close(self) -> None:
         self._closing = True

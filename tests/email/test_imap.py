@@ -249,3 +249,28 @@ def test_an_empty_inbox_yields_nothing(imap_settings: ImapSettingsFactory) -> No
     with ImapSource(imap_settings()) as source:
         documents, cursor = poll(source, "INBOX", None)
     assert documents == [] and cursor is None
+
+
+def test_a_kept_connection_closed_while_idle_is_reopened(
+    dovecot: DovecotServer, mailbox: imaplib.IMAP4, imap_settings: ImapSettingsFactory
+) -> None:
+    append(mailbox, "INBOX", mail(1))
+    proxy = CuttingProxy(dovecot.host, dovecot.port)
+    try:
+        with ImapSource(imap_settings(port=proxy.port)) as source:
+            _, cursor = poll(source, "INBOX", None)
+            proxy.drop_all()  # the server's autologout, between two polls
+            append(mailbox, "INBOX", mail(2))
+            documents, _ = poll(source, "INBOX", cursor)
+    finally:
+        proxy.close()
+    assert [d.title for d in documents] == ["mail 2"]
+    assert proxy.connections == 2
+
+
+def test_no_server_listening_is_transient(imap_settings: ImapSettingsFactory) -> None:
+    from tests.email.dovecot import free_port
+
+    source = ImapSource(imap_settings(port=free_port()))
+    with pytest.raises(TransientSourceError, match="cannot connect"):
+        poll(source, "INBOX", None)

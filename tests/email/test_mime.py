@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.detection.engine import Detector
+from bot.detection.fingerprint import Fingerprinter
 from connectors.email import document_from_bytes, is_outside
 from connectors.mime import MalformedMessage, html_to_text, message_text, parse_message
 from tests.email.messages import CASES, Case, fake_key, headers
@@ -149,3 +151,16 @@ def test_recipients_with_quoted_names_and_groups_are_counted_by_address() -> Non
     assert document.author == "mallory@vendor.test"
     assert document.exposure.audience == 3
     assert document.exposure.is_external
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector.default(Fingerprinter(b"email-mime-tests-fingerprint-key"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_the_detector_finds_exactly_the_mailed_key(case: Case, detector: Detector) -> None:
+    key = fake_key(12)
+    document = document_from_bytes(case.build(key), unit="t")
+    secrets = {match.secret for match in detector.scan(document.text)}
+    assert secrets == ({key} if key in case.expect(key) else set())

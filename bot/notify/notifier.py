@@ -131,8 +131,9 @@ def slack_message_ref(occurrence: Occurrence) -> tuple[str, str] | None:
     """(channel id, message ts) of a Slack occurrence, from its item id or permalink."""
     if occurrence.source != "slack":
         return None
-    ts = occurrence.item_id.rsplit(":", 1)[-1]
-    if _SLACK_TS.match(ts):
+    # item ids are "C1:ts" for a message and "C1:ts:F1" for a file shared in it
+    ts = next((part for part in occurrence.item_id.split(":") if _SLACK_TS.match(part)), None)
+    if ts is not None:
         return occurrence.unit, ts
     found = _PERMALINK_TS.search(occurrence.permalink or "")
     if found:

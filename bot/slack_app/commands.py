@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.notify.interactions import FindingActions
+from connectors.base import Document, SourceKind, Unit
+
+if TYPE_CHECKING:
+    from bot.notify.notifier import Notifier
+    from bot.pipeline import Scanner
+    from bot.store.db import Database
+    from connectors.slack import SlackSource
 
 Backfill = Callable[[str, str], str]  # (workspace, channel id) -> what was scanned, in words
 
@@ -41,6 +48,8 @@ def register(app: App, service: FindingActions, *, backfill: Backfill | None = N
             if not service.is_admin(client, user_id):
                 respond(text=ADMIN_ONLY, response_type="ephemeral")
             elif verb == "scan":
+                if words[1:]:
+                    respond(text=f"Scanning {words[1][:80]}…", response_type="ephemeral")
                 respond(
                     text=_scan(client, workspace, words[1:], backfill), response_type="ephemeral"
                 )
@@ -84,3 +93,46 @@ def _digest_preview(service: FindingActions) -> tuple[str, list[dict[str, Any]]]
     with service.db.session() as session:
         weekly = digest.compute_digest(session, week, now=now)
         return "Preview: " + digest.digest_summary(weekly), digest.digest_blocks(weekly)
+
+
+class _OneChannel:
+    """The Slack source narrowed to one channel, for a backfill on request."""
+
+    kind: SourceKind = "slack"
+
+    def __init__(self, source: SlackSource, channel: str) -> None:
+        self.source = source
+        self.channel = channel
+
+    def units(self) -> Iterator[Unit]:
+        facts = self.source.channel(self.channel)
+        yield Unit(facts.id, facts.unit_name)
+
+    def documents(self, unit: Unit, cursor: str | None) -> Iterator[tuple[Document, str | None]]:
+        return self.source.documents(unit, cursor)
+
+
+def make_backfill(
+    db: Database, source: SlackSource, detector: Scanner, notifier: Notifier | None
+) -> Backfill:
+    """`/leakwatch scan #channel`: poll that channel now from its cursor (all of its history
+    when it was never read) through the pipeline, then send what it queued."""
+
+    def backfill(workspace: str, channel: str) -> str:
+        from bot.polling import PollAborted, poll_source
+
+        try:
+            report = poll_source(db, _OneChannel(source, channel), detector, workspace=workspace)
+        except PollAborted as error:
+            return f"The scan stopped: {error.reason}"
+        if notifier is not None:
+            notifier.send_pending()
+        if report.units_failed:
+            return f"Could not scan <#{channel}>: {report.units_failed[0][1]}"
+        result = report.result
+        return (
+            f"Scanned <#{channel}>: {result.documents} messages read, "
+            f"{result.new_secrets} new credential{'s' if result.new_secrets != 1 else ''} found."
+        )
+
+    return backfill

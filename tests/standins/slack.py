@@ -51,6 +51,7 @@ Tokens are made up at run time and do not have the shape of real Slack tokens.
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import hmac
 import itertools
@@ -288,6 +289,8 @@ class Workspace:
         self.channels: dict[str, Channel] = {}
         self.files: dict[str, File] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self._used_ts: set[str] = set()
+        self._index: dict[tuple[str, str], Message] = {}  # (channel, ts) -> message
         self.restricted_history = False
         self.bot_replies_error: str | None = None  # e.g. "missing_scope"
         self.bot = self.add_user(bot_name, is_bot=True)
@@ -308,9 +311,10 @@ class Workspace:
         else:
             self._clock = max(self._clock, at)
         ts = f"{at:.6f}"
-        while any(self.find(c.id, ts) for c in self.channels.values()):
+        while ts in self._used_ts:
             at += 0.000001
             ts = f"{at:.6f}"
+        self._used_ts.add(ts)
         return ts
 
     def add_user(
@@ -421,6 +425,7 @@ class Workspace:
                 files=list(files),
                 reply_broadcast=broadcast,
             )
+            self._index[(ch.id, msg.ts)] = msg
             for f in files:
                 if ch.id not in f.channels:
                     f.channels.append(ch.id)
@@ -431,11 +436,11 @@ class Workspace:
                 if parent.thread_ts is None:
                     parent.thread_ts = parent.ts
                 parent.replies.append(msg)
+                parent.replies.sort(key=lambda m: float(m.ts))
                 if broadcast:
-                    ch.messages.append(msg)
+                    _insert(ch.messages, msg)
             else:
-                ch.messages.append(msg)
-            ch.messages.sort(key=lambda m: float(m.ts))
+                _insert(ch.messages, msg)
             return msg
 
     def edit(self, channel: Channel | str, ts: str, text: str, *, blocks: list[JSON] | None = None,
@@ -520,16 +525,8 @@ class Workspace:
         raise KeyError(ref)
 
     def find(self, channel_id: str, ts: str) -> Message | None:
-        ch = self.channels.get(channel_id)
-        if ch is None:
-            return None
-        for msg in ch.messages:
-            if msg.ts == ts:
-                return msg
-            for reply in msg.replies:
-                if reply.ts == ts:
-                    return reply
-        return None
+        msg = self._index.get((channel_id, ts))
+        return None if msg is None or msg.deleted else msg
 
     def _remove(self, ch: Channel, msg: Message) -> None:
         msg.deleted = True
@@ -548,6 +545,14 @@ class Workspace:
                      members=[user_id, self.bot.id], created=int(self._clock))
         self.channels[ch.id] = ch
         return ch
+
+
+def _insert(messages: list[Message], msg: Message) -> None:
+    """Keep a channel's messages in ts order (posts usually come last)."""
+    if not messages or float(messages[-1].ts) <= float(msg.ts):
+        messages.append(msg)
+    else:
+        bisect.insort(messages, msg, key=lambda m: float(m.ts))
 
 
 def _uid(ref: User | str) -> str:
@@ -589,6 +594,7 @@ class Posted:
     ephemeral: bool = False
     updates: list[JSON] = field(default_factory=list)
     deleted: bool = False
+    at: float = field(default_factory=time.monotonic)  # when the stand-in received it
 
 
 @dataclass

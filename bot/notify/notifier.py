@@ -70,6 +70,7 @@ UNREACHABLE_USER_ERRORS = frozenset(
 )
 REMINDER_LIMIT = 5  # reminders per finding; the escalation covers the rest
 TOP_LEVEL_KINDS = ("alert", "regression", "security_alert", "reminder", "escalation")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 _SLACK_TS = re.compile(r"^\d{9,11}\.\d{1,6}$")
 _PERMALINK_TS = re.compile(r"/archives/([A-Z0-9]+)/p(\d{10})(\d{6})")
 
@@ -166,6 +167,7 @@ class Notifier:
         self.clock = clock
         self._users: dict[str, str | None] = {}  # user id -> why unreachable (None: reachable)
         self._dm_channels: dict[str, str] = {}
+        self._security_id: str | None = None
         _add_retry_handlers(client)
         if admin_client is not None:
             _add_retry_handlers(admin_client)
@@ -294,11 +296,24 @@ class Notifier:
         return _Route(channel=channel, thread_ts=self._thread_of(job, channel), note=note)
 
     def _security_channel(self, why: str | None) -> str:
+        """The security channel's id (a configured #name is looked up once)."""
         channel = self.settings.security_channel
         if not channel:
             reason = f"{why}, and " if why else ""
             raise _Permanent(f"{reason}no security channel is set (LEAKWATCH_SECURITY_CHANNEL)")
-        return channel
+        if _CHANNEL_ID.match(channel):
+            return channel
+        if self._security_id is None:
+            name = channel.lstrip("#").lower()
+            for page in self.client.conversations_list(
+                types="public_channel,private_channel", exclude_archived=True, limit=200
+            ):
+                for found in page.get("channels") or []:
+                    if str(found.get("name", "")).lower() == name:
+                        self._security_id = str(found["id"])
+            if self._security_id is None:
+                raise _Permanent(f"the security channel {channel} was not found; invite the bot")
+        return self._security_id
 
     def _resolve_user(self, recipient: str) -> tuple[str | None, str | None]:
         """(user id, why they cannot get a DM); why is None for a reachable person."""

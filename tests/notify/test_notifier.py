@@ -247,3 +247,40 @@ def test_a_reminder_due_after_the_finding_closed_is_not_sent(world: World) -> No
     assert len(world.slack.dms_to(world.alice)) == 1
     reminder = rows(world)[-1]
     assert reminder.kind == "reminder" and reminder.status == "sent" and reminder.slack_ts is None
+
+
+def test_rows_are_sent_in_the_order_they_were_queued(world: World) -> None:
+    names = ["first", "second", "third", "fourth"]
+    for name in names:
+        add_finding(world.db, author=world.alice.id, risk_level="low", unit_name=name)
+    Notifier(world.client(), world.db, world.settings).send_pending()
+    posted = [text_of(p) for p in world.slack.dms_to(world.alice)]
+    assert [next(n for n in names if f"#{n}" in t) for t in posted] == names
+
+
+def test_a_regression_alerts_again_in_a_new_dm(world: World) -> None:
+    secret_id, _ = add_finding(world.db, author=world.alice.id, risk_level="low")
+    notifier = Notifier(world.client(), world.db, world.settings)
+    notifier.send_pending()
+    _, occurrence_id = add_finding(world.db, author=world.alice.id, secret_id=secret_id)
+    with world.db.session() as session:
+        row = session.scalar(
+            sa.select(Notification).where(Notification.occurrence_id == occurrence_id)
+        )
+        assert row is not None
+        row.kind = "regression"  # what the pipeline queues for a rotated key seen again
+    notifier.send_pending()
+    _first, again = world.slack.dms_to(world.alice)
+    assert again.thread_ts is None and "A key marked rotated was seen again" in text_of(again)
+
+
+def test_a_security_channel_given_by_name_is_resolved_once(world: World) -> None:
+    settings = world.with_settings(security_channel="#security-alerts")
+    add_finding(world.db, author=world.alice.id, risk_level="high")
+    add_finding(world.db, author=world.alice.id, risk_level="high")
+    Notifier(world.client(), world.db, settings).send_pending()
+    assert len(world.slack.posted_in(world.security)) == 2
+    assert len(world.slack.calls_to("conversations.list")) == 1
+    assert {r.slack_channel for r in rows(world) if r.kind == "security_alert"} == {
+        world.security.id
+    }

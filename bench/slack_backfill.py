@@ -31,7 +31,21 @@ from bot.store.db import Database
 from connectors.slack import SlackSource
 from tests.standins.slack import SlackStandin, Workspace
 
-WORDS = "deploy staging review the config before we ship it to prod tomorrow please".split()
+WORDS = [
+    "deploy",
+    "staging",
+    "review",
+    "the",
+    "config",
+    "before",
+    "we",
+    "ship",
+    "it",
+    "to",
+    "prod",
+    "tomorrow",
+    "please",
+]
 
 
 def build(channels: int, messages: int) -> tuple[Workspace, int]:
@@ -67,15 +81,18 @@ def main() -> None:
     ws, total = build(args.channels, args.messages)
     print(f"workspace: {args.channels} channels, {total} messages, replies and files")
     with SlackStandin(ws) as slack, tempfile.TemporaryDirectory() as tmp:
-        settings = SlackSettings(bot_token=slack.bot_token, api_url=slack.api_url,
-                                 history_page_size=args.page)
+        settings = SlackSettings(
+            bot_token=slack.bot_token, api_url=slack.api_url, history_page_size=args.page
+        )
         source = SlackSource(settings)
         started = time.perf_counter()
         documents = sum(1 for unit in source.units() for _ in source.documents(unit, None))
         elapsed = time.perf_counter() - started
-        print(f"connector only: {documents} documents in {elapsed:.1f} s = "
-              f"{documents / elapsed:,.0f} documents/s "
-              f"({len(slack.calls)} Web API calls, page {args.page})")
+        print(
+            f"connector only: {documents} documents in {elapsed:.1f} s = "
+            f"{documents / elapsed:,.0f} documents/s "
+            f"({len(slack.calls)} Web API calls, page {args.page})"
+        )
 
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         db = Database(url)
@@ -91,9 +108,11 @@ def main() -> None:
         sent = 0
         while batch := notifier.send_pending():
             sent += batch
-        print(f"poll through pipeline (SQLite): {report.documents} documents in {polled:.1f} s = "
-              f"{report.documents / polled:,.0f} documents/s; {report.findings} findings, "
-              f"{sent} DMs sent")
+        print(
+            f"poll through pipeline (SQLite): {report.documents} documents in {polled:.1f} s = "
+            f"{report.documents / polled:,.0f} documents/s; {report.findings} findings, "
+            f"{sent} DMs sent"
+        )
 
         slack.reset_calls()
         started = time.perf_counter()
@@ -101,9 +120,11 @@ def main() -> None:
         idle_elapsed = time.perf_counter() - started
         calls = len(slack.calls)
         history = len(slack.calls_to("conversations.history"))
-        print(f"idle poll: {calls} Web API calls for {len(idle.units_ok)} channels "
-              f"({history} conversations.history, {calls - history} other) = "
-              f"{calls / len(idle.units_ok):.2f} calls per channel, {idle_elapsed * 1000:.0f} ms")
+        print(
+            f"idle poll: {calls} Web API calls for {len(idle.units_ok)} channels "
+            f"({history} conversations.history, {calls - history} other) = "
+            f"{calls / len(idle.units_ok):.2f} calls per channel, {idle_elapsed * 1000:.0f} ms"
+        )
         db.dispose()
 
 

@@ -50,11 +50,17 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         db = Database(url)
         db.upgrade()
-        settings = Settings(database_url=url, security_channel=security.id, slack=SlackSettings(
-            bot_token=slack.bot_token, signing_secret=SECRET, api_url=slack.api_url))
+        settings = Settings(
+            database_url=url,
+            security_channel=security.id,
+            slack=SlackSettings(
+                bot_token=slack.bot_token, signing_secret=SECRET, api_url=slack.api_url
+            ),
+        )
         detector = Detector.default(Fingerprinter(b"bench-fingerprint-key-0000000001"))
-        app = build_app(settings, db, detector,
-                        client=WebClient(token=slack.bot_token, base_url=slack.api_url))
+        app = build_app(
+            settings, db, detector, client=WebClient(token=slack.bot_token, base_url=slack.api_url)
+        )
         server = serve_http(app, "127.0.0.1", 0)
         server.start_in_background()
         sender = SignedSender(f"http://127.0.0.1:{server.port}/slack/events", SECRET, slack)
@@ -82,10 +88,12 @@ def main() -> None:
             results = list(pool.map(one, range(args.events)))
         acks = [a * 1000 for a, _ in results]
         latencies = [d * 1000 for _, d in results]
-        print(f"{args.events} events, concurrency {args.concurrency}: event-to-DM "
-              f"p50 {percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms, "
-              f"max {max(latencies):.0f} ms; ack p50 {percentile(acks, 50):.1f} ms, "
-              f"p99 {percentile(acks, 99):.1f} ms; mean DM {statistics.mean(latencies):.0f} ms")
+        print(
+            f"{args.events} events, concurrency {args.concurrency}: event-to-DM "
+            f"p50 {percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms, "
+            f"max {max(latencies):.0f} ms; ack p50 {percentile(acks, 50):.1f} ms, "
+            f"p99 {percentile(acks, 99):.1f} ms; mean DM {statistics.mean(latencies):.0f} ms"
+        )
         server.shutdown()
         server.server_close()
         db.dispose()

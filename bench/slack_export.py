@@ -25,7 +25,21 @@ from connectors.slack import read_archive
 
 CHANNELS = 100
 PER_DAY = 100
-WORDS = "deploy staging review the config before we ship it to prod tomorrow please".split()
+WORDS = [
+    "deploy",
+    "staging",
+    "review",
+    "the",
+    "config",
+    "before",
+    "we",
+    "ship",
+    "it",
+    "to",
+    "prod",
+    "tomorrow",
+    "please",
+]
 
 
 def rss_mb() -> float:
@@ -33,10 +47,19 @@ def rss_mb() -> float:
 
 
 def generate(path: Path, messages: int) -> None:
-    users = [{"id": f"U{i:08d}", "name": f"user{i}", "profile": {"real_name": f"User {i}"}}
-             for i in range(500)]
-    channels = [{"id": f"C{c:08d}", "name": f"channel-{c}", "created": 1700000000,
-                 "members": [u["id"] for u in users[: 10 + c]]} for c in range(CHANNELS)]
+    users = [
+        {"id": f"U{i:08d}", "name": f"user{i}", "profile": {"real_name": f"User {i}"}}
+        for i in range(500)
+    ]
+    channels = [
+        {
+            "id": f"C{c:08d}",
+            "name": f"channel-{c}",
+            "created": 1700000000,
+            "members": [u["id"] for u in users[: 10 + c]],
+        }
+        for c in range(CHANNELS)
+    ]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr("users.json", json.dumps(users))
         archive.writestr("channels.json", json.dumps(channels[:-10]))
@@ -54,14 +77,24 @@ def generate(path: Path, messages: int) -> None:
                     text = " ".join(WORDS[(n + i) % len(WORDS)] for i in range(14))
                     if n % 500 == 0:
                         text += f" `{fake_secret('openai_project_key', seed=n)}`"
-                    msg = {"type": "message", "user": users[n % 500]["id"],
-                           "text": f"<@{users[(n + 1) % 500]['id']}> {text} &amp; <https://x.test|x>",
-                           "ts": f"{base + m * 60}.{n % 1000000:06d}", "team": "T0EXPORT"}
+                    msg = {
+                        "type": "message",
+                        "user": users[n % 500]["id"],
+                        "text": f"<@{users[(n + 1) % 500]['id']}> {text} &amp; <https://x.test|x>",
+                        "ts": f"{base + m * 60}.{n % 1000000:06d}",
+                        "team": "T0EXPORT",
+                    }
                     if m % 20 == 1:
                         msg["thread_ts"] = batch[0]["ts"]
                     if n % 300 == 0:
-                        msg["files"] = [{"id": f"F{n:09d}", "name": "log.txt", "mode": "hosted",
-                                         "url_private": f"https://files.slack.com/x/{n}?t=tok"}]
+                        msg["files"] = [
+                            {
+                                "id": f"F{n:09d}",
+                                "name": "log.txt",
+                                "mode": "hosted",
+                                "url_private": f"https://files.slack.com/x/{n}?t=tok",
+                            }
+                        ]
                     if n % 150 == 0:
                         msg["edited"] = {"user": msg["user"], "ts": msg["ts"]}
                     batch.append(msg)
@@ -79,8 +112,10 @@ def main() -> None:
         path = Path(tmp) / "export.zip"
         started = time.perf_counter()
         generate(path, args.messages)
-        print(f"generated {args.messages:,} messages in {time.perf_counter() - started:.0f} s "
-              f"({path.stat().st_size / 1e6:.0f} MB zip); peak RSS so far {rss_mb():.0f} MB")
+        print(
+            f"generated {args.messages:,} messages in {time.perf_counter() - started:.0f} s "
+            f"({path.stat().st_size / 1e6:.0f} MB zip); peak RSS so far {rss_mb():.0f} MB"
+        )
         detector = None
         if args.scan:
             from bot.detection.engine import Detector
@@ -95,9 +130,11 @@ def main() -> None:
                 matches += len(detector.scan(document.text))
         elapsed = time.perf_counter() - started
         what = f", {matches} keys found" if detector is not None else ""
-        print(f"read{' and scanned' if detector else ''}: {documents:,} documents in "
-              f"{elapsed:.1f} s = {documents / elapsed:,.0f} documents/s{what}; "
-              f"peak RSS {rss_mb():.0f} MB")
+        print(
+            f"read{' and scanned' if detector else ''}: {documents:,} documents in "
+            f"{elapsed:.1f} s = {documents / elapsed:,.0f} documents/s{what}; "
+            f"peak RSS {rss_mb():.0f} MB"
+        )
 
 
 if __name__ == "__main__":

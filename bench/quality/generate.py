@@ -252,7 +252,14 @@ class Generator:
             if roll < 0.10:
                 fake = self.fake("token", "url", "generic")
                 if fake.shape == "generic":
-                    text = f"the {fake.keyword.replace('_', ' ')} for staging is {fake.text}"
+                    words = fake.keyword.replace("_", " ")
+                    text = self.rng.choice(
+                        [
+                            f"the {words} for staging is {fake.text}",
+                            f"{words}: {fake.text}",
+                            f"staging {words} = {fake.text}",
+                        ]
+                    )
                 else:
                     text = self.rng.choice(LEAD_INS).format(key=fake.text)
                 page.key(f"{stamp} {who}: {text}", fake, "chat_inline")
@@ -414,8 +421,9 @@ def _shape(rule: Rule, value: str, rng: random.Random) -> tuple[str, str]:
         return "url", value
     if any(keyword.lower() in value.lower() for keyword in rule.keywords) and not rule.generic:
         return "token", value
-    if "://" in rule.keywords:  # a password that is a credential inside a connection URL
-        scheme = rng.choice(["postgresql", "mysql", "mongodb", "redis", "amqp"])
+    if "://" in rule.pattern:  # a password that is a credential inside a connection URL
+        schemes = [k for k in rule.keywords if k.isalpha()] or ["postgresql"]
+        scheme = rng.choice(schemes)
         user = rng.choice(["app", "reporting", "svc_etl", "admin"])
         host = rng.choice(["db.internal", "10.0.3.17", "cache-1.prod.example.net"])
         return "url", f"{scheme}://{user}:{value}@{host}:5432/main"

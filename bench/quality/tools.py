@@ -73,7 +73,8 @@ def _run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None
 def leakwatch(root: Path, workdir: Path) -> Report:
     out = workdir / "leakwatch.jsonl"
     env = {**os.environ, "LEAKWATCH_DATA_DIR": str(workdir / "data")}
-    command = [sys.executable, "-m", "bot", "scan", str(root), "--format", "jsonl", "--no-progress"]
+    command = [sys.executable, "-m", "bot", "scan", str(root.resolve()), "--format", "jsonl"]
+    command.append("--no-progress")
     started = time.perf_counter()
     with out.open("wb") as stream:
         result = subprocess.run(command, cwd=ROOT, env=env, stdout=stream, check=False)

@@ -11,6 +11,7 @@ read again). What a failure does (connectors/base.py draws the tree):
     TransientSourceError  recorded on the unit, the rest of this poll is skipped: try later
     FatalSourceError      recorded on the unit and raised as PollAborted, naming what to fix
     anything else         propagates; committed batches stay committed
+Error texts are redacted (bot.logs.redact) before they are stored, logged or reported.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
+from bot.logs import redact
 from bot.pipeline import IngestResult, Scanner, ingest
 from bot.store import queries
 from bot.store.db import Database
@@ -84,27 +86,30 @@ def poll_source(
     try:
         units = list(source.units())
     except FatalSourceError as error:
-        raise PollAborted(source.kind, str(error)) from error
+        raise PollAborted(source.kind, redact(str(error))) from error
     except TransientSourceError as error:
-        report.stopped = f"listing units failed, will retry: {error}"
+        report.stopped = f"listing units failed, will retry: {redact(str(error))}"
         log.warning("poll of %s skipped: %s", source.kind, report.stopped)
         return report
     for unit in units:
         try:
             _poll_unit(db, source, unit, detector, workspace, now, batch_size, report)
         except UnitError as error:
-            _record_failure(db, source.kind, unit, workspace, error.reason, now)
-            report.units_failed.append((unit.id, error.reason))
-            log.warning("%s unit %s skipped: %s", source.kind, unit.id, error.reason)
+            reason = redact(error.reason)
+            _record_failure(db, source.kind, unit, workspace, reason, now)
+            report.units_failed.append((unit.id, reason))
+            log.warning("%s unit %s skipped: %s", source.kind, unit.id, reason)
         except TransientSourceError as error:
-            _record_failure(db, source.kind, unit, workspace, str(error), now)
-            report.units_failed.append((unit.id, str(error)))
-            report.stopped = f"{unit.id}: {error}"
-            log.warning("poll of %s paused at %s: %s", source.kind, unit.id, error)
+            reason = redact(str(error))
+            _record_failure(db, source.kind, unit, workspace, reason, now)
+            report.units_failed.append((unit.id, reason))
+            report.stopped = f"{unit.id}: {reason}"
+            log.warning("poll of %s paused at %s: %s", source.kind, unit.id, reason)
             break
         except FatalSourceError as error:
-            _record_failure(db, source.kind, unit, workspace, str(error), now)
-            raise PollAborted(source.kind, str(error)) from error
+            reason = redact(str(error))
+            _record_failure(db, source.kind, unit, workspace, reason, now)
+            raise PollAborted(source.kind, reason) from error
         else:
             report.units_ok.append(unit.id)
     log.info(

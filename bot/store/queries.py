@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from bot.detection.risk import LEVELS
+from bot.logs import redact
 from bot.store.models import (
     NOTIFICATION_STATUSES,
     SECRET_STATUSES,
@@ -28,7 +29,8 @@ from bot.store.models import (
 )
 
 _LEVEL_FLOOR = {level: floor for floor, level in LEVELS}
-# The longest error text kept on a cursor or a notification; the rest is noise.
+# The longest error text kept on a cursor or a notification; the rest is noise. Error texts
+# come from outside (APIs, connectors) and are redacted before they are stored.
 MAX_ERROR_CHARS = 2000
 
 
@@ -78,7 +80,7 @@ def record_unit_error(
 ) -> Cursor:
     """Keep why a unit could not be read, beside its (unchanged) cursor."""
     cursor = _cursor_row(session, workspace=workspace, source=source, unit=unit, now=now)
-    cursor.last_error = error[:MAX_ERROR_CHARS]
+    cursor.last_error = redact(error)[:MAX_ERROR_CHARS]
     cursor.last_error_at = now
     return cursor
 
@@ -430,7 +432,7 @@ def mark_notification_failed(
     retry_at: datetime | None = None,
 ) -> None:
     """Record a failed send: pending again at `retry_at`, or failed for good without one."""
-    values: dict[str, Any] = {"last_error": error[:MAX_ERROR_CHARS]}
+    values: dict[str, Any] = {"last_error": redact(error)[:MAX_ERROR_CHARS]}
     if retry_at is None:
         values["status"] = "failed"
     else:
@@ -475,8 +477,7 @@ def enqueue_notification(
         created_at=now,
         send_after=send_after or now,
     )
-    queued: bool = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
-    return queued
+    return session.execute(statement.returning(Notification.id)).first() is not None
 
 
 # --- Slack events -------------------------------------------------------------------------------
@@ -489,8 +490,7 @@ def mark_event_processed(
     statement = insert_ignoring_conflicts(session, ProcessedEvent, ["event_id"]).values(
         event_id=event_id, workspace=workspace, received_at=now
     )
-    first: bool = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
-    return first
+    return session.execute(statement.returning(ProcessedEvent.event_id)).first() is not None
 
 
 def _as_list(value: str | Sequence[str]) -> list[str]:

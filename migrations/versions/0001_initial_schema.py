@@ -2,7 +2,8 @@
 suppressions and processed Slack events.
 
 Written by hand and checked against the models (tests/store/test_migrations.py). Constraint
-names follow bot.store.models.NAMING_CONVENTION so later migrations can alter them by name.
+names follow bot.store.models.NAMING_CONVENTION so later migrations can alter them by name;
+check constraint names are wrapped in op.f() because that convention would prefix them again.
 
 Revision ID: 0001
 Revises:
@@ -50,12 +51,14 @@ def upgrade() -> None:
         _time("last_seen", nullable=False),
         sa.Column("regressions", sa.Integer(), server_default="0", nullable=False),
         sa.CheckConstraint(
-            "status IN ('open', 'rotated', 'not_a_secret', 'accepted')", name="ck_secrets_status"
+            "status IN ('open', 'rotated', 'not_a_secret', 'accepted')",
+            name=op.f("ck_secrets_status"),
         ),
         sa.CheckConstraint(
-            "risk_level IN ('critical', 'high', 'medium', 'low')", name="ck_secrets_risk_level"
+            "risk_level IN ('critical', 'high', 'medium', 'low')",
+            name=op.f("ck_secrets_risk_level"),
         ),
-        sa.CheckConstraint("risk_score BETWEEN 0 AND 100", name="ck_secrets_risk_score"),
+        sa.CheckConstraint("risk_score BETWEEN 0 AND 100", name=op.f("ck_secrets_risk_score")),
         sa.PrimaryKeyConstraint("id", name="pk_secrets"),
         sa.UniqueConstraint("workspace", "fingerprint", name="uq_secrets_workspace_fingerprint"),
     )
@@ -85,7 +88,7 @@ def upgrade() -> None:
         sa.Column("is_anonymous", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("is_history", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.CheckConstraint(
-            "source IN ('slack', 'confluence', 'email', 'file')", name="ck_occurrences_source"
+            "source IN ('slack', 'confluence', 'email', 'file')", name=op.f("ck_occurrences_source")
         ),
         sa.ForeignKeyConstraint(
             ["secret_id"], ["secrets.id"],
@@ -120,10 +123,10 @@ def upgrade() -> None:
         sa.Column("thread_ts", sa.String(32), nullable=True),
         sa.CheckConstraint(
             "kind IN ('alert', 'security_alert', 'reminder', 'escalation', 'regression')",
-            name="ck_notifications_kind",
+            name=op.f("ck_notifications_kind"),
         ),
         sa.CheckConstraint(
-            "status IN ('pending', 'sent', 'failed')", name="ck_notifications_status"
+            "status IN ('pending', 'sent', 'failed')", name=op.f("ck_notifications_status")
         ),
         sa.ForeignKeyConstraint(
             ["secret_id"], ["secrets.id"],
@@ -194,7 +197,7 @@ def upgrade() -> None:
         _time("created_at", nullable=False),
         sa.CheckConstraint(
             "fingerprint IS NOT NULL OR pattern IS NOT NULL",
-            name="ck_suppressions_fingerprint_or_pattern",
+            name=op.f("ck_suppressions_fingerprint_or_pattern"),
         ),
         sa.PrimaryKeyConstraint("id", name="pk_suppressions"),
     )

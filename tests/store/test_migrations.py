@@ -56,6 +56,30 @@ def test_models_and_migrations_agree(database_url: str) -> None:
         db.dispose()
 
 
+def test_constraint_names_are_those_of_the_models(database_url: str) -> None:
+    # Alembic does not compare check constraints; their names are checked here.
+    def names(engine: sa.Engine) -> set[tuple[str, str | None]]:
+        inspector = sa.inspect(engine)
+        return {
+            (table, constraint["name"])
+            for table in Base.metadata.tables
+            for constraint in inspector.get_check_constraints(table)
+            + inspector.get_unique_constraints(table)
+            + inspector.get_foreign_keys(table)
+        }
+
+    model_engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(model_engine)
+    db = Database(database_url)
+    try:
+        db.upgrade()
+        assert names(db.engine) == names(model_engine)
+        assert ("notifications", "ck_notifications_status") in names(db.engine)
+    finally:
+        db.dispose()
+        model_engine.dispose()
+
+
 def test_sqlite_database_is_configured_for_safe_concurrent_use(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = Database(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'lw.db'}")
     try:

@@ -64,6 +64,8 @@ def _gitlab_valid(secret: str) -> bool:
 
 
 def _gitlab_apply(secret: str) -> str:
+    if "." not in secret:
+        return secret  # legacy form: nothing to compute
     prefix, dot, rest = secret.partition("-")
     payload = rest.split(".", 1)[0]
     signed = f"{prefix}{dot}{payload}.01.{_encode(len(payload), _BASE36, 2)}"

@@ -26,6 +26,11 @@ from bot.detection.types import Match, Severity
 Engine = Literal["auto", "hyperscan", "re2"]
 KEPT = "kept"
 _BEFORE = 64  # characters before a candidate that filters may look at
+# At most this many hits per rule in each 64 KiB of input. Real text holds a few keys per page;
+# a flood of overlapping look-alikes (eyJa.eyJb.eyJc… run on for megabytes) is hostile input.
+_BLOCK_BITS = 16
+_HITS_PER_BLOCK = 256
+_SEARCHABLE = 160  # patterns this short may be searched whole when no keyword starts them
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Detector:
         self._fingerprinter = fingerprinter
         self._scanner: Scanner = scanner_for(rules, engine)
         self._confirm = [re.compile(f"(?:{rule.pattern})\\Z".encode("ascii")) for rule in rules]
+        self._keywords = [_keywords(rule) for rule in rules]
 
     @classmethod
     def default(cls, fingerprinter: Fingerprinter, engine: Engine = "auto") -> Detector:
@@ -131,24 +137,58 @@ class Detector:
 
     def _candidates(self, data: bytes) -> list[_Found]:
         spans: dict[tuple[int, int, int], None] = {}
+        last_end = [-1] * len(self.rules)  # per rule: end of the last secret taken
+        budget: dict[tuple[int, int], int] = {}  # per rule and block of the input: hits left
         for rule_index, end in self._scanner.ends(data):
-            rule = self.rules[rule_index]
-            confirmed = self._confirm[rule_index].search(data, max(0, end - rule.width), end)
-            if confirmed is not None:
-                start, stop = confirmed.span("secret")
-                spans[(rule_index, start, stop)] = None
-        verdicts: dict[tuple[int, bytes], str] = {}  # the same value repeated is judged once
+            block = (rule_index, end >> _BLOCK_BITS)
+            left = budget.get(block, _HITS_PER_BLOCK)
+            if left == 0:
+                continue  # a flood of overlapping look-alikes: hostile input, not secrets
+            budget[block] = left - 1
+            span = self._locate(rule_index, data, end)
+            if span is not None and span[0] >= last_end[rule_index]:
+                last_end[rule_index] = span[1]
+                spans[(rule_index, *span)] = None
+        verdicts: dict[tuple[int, bytes, bytes], str] = {}  # a repeated value is judged once
         found = []
         for rule_index, start, end in sorted(spans, key=lambda s: (s[1], s[2])):
             rule = self.rules[rule_index]
             raw = data[start:end]
-            verdict = verdicts.get((rule_index, raw))
-            if verdict is None or rule.near is not None or rule.generic:
-                verdict = self._judge(rule, raw, data, start, end)
-                verdicts[(rule_index, raw)] = verdict
+            key = (rule_index, raw, data[max(0, start - _BEFORE) : start] if rule.generic else b"")
+            verdict = verdicts.get(key)
+            if verdict is None or rule.near is not None:
+                verdict = verdicts[key] = self._judge(rule, raw, data, start, end)
             found.append(_Found(rule, start, end, raw.decode("utf-8", "replace"), verdict))
         _resolve_overlaps(found)
         return found
+
+    def _locate(self, rule_index: int, data: bytes, end: int) -> tuple[int, int] | None:
+        """The secret's byte span in the match that ends at `end`, read from a short window.
+
+        Matches start at one of the rule's keywords: try their occurrences from the nearest
+        back, so the work per hit is a few anchored matches, not a search of the whole width.
+        """
+        rule, confirm = self.rules[rule_index], self._confirm[rule_index]
+        low = max(0, end - rule.width)
+        keywords, caseless = self._keywords[rule_index]
+        window = data[low:end].lower() if caseless else data[low:end]
+        nearest = {keyword: window.rfind(keyword) for keyword in keywords}
+        while nearest:
+            keyword, offset = max(nearest.items(), key=lambda item: item[1])
+            if offset < 0:
+                break
+            start = low + offset
+            # the pattern may begin with the boundary character before the keyword
+            for position in (start - 1, start) if start else (start,):
+                found = confirm.match(data, position, end)
+                if found is not None:
+                    return found.span("secret")
+            nearest[keyword] = window.rfind(keyword, 0, offset)
+        if rule.width <= _SEARCHABLE:  # a short pattern whose keyword sits inside the match
+            found = confirm.search(data, low, end)
+            if found is not None:
+                return found.span("secret")
+        return None
 
     def _judge(self, rule: Rule, raw: bytes, data: bytes, start: int, end: int) -> str:
         secret = raw.decode("utf-8", "replace")
@@ -164,6 +204,13 @@ class Detector:
             if rule.near.pattern.search(window) is None:
                 return "lacks_context"
         return KEPT
+
+
+def _keywords(rule: Rule) -> tuple[tuple[bytes, ...], bool]:
+    """The rule's keywords as bytes, and whether to look for them in any case."""
+    caseless = "(?i" in rule.pattern
+    words = (k.lower() if caseless else k for k in rule.keywords)
+    return tuple(word.encode("ascii") for word in words), caseless
 
 
 def _resolve_overlaps(found: list[_Found]) -> None:

@@ -31,6 +31,7 @@ CHARSETS = {
     "letters": string.ascii_letters,
     "digits": string.digits,
     "b32": string.ascii_uppercase + "234567",
+    "bech32": "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L",
     "loweralnum": string.ascii_lowercase + string.digits,
     "upperalnum": string.ascii_uppercase + string.digits,
 }

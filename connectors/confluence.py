@@ -284,7 +284,7 @@ class ConfluenceSource:
                 if key in state.seen:
                     self.stats.skipped_seen += 1
                     continue
-                documents = list(self._documents_of(unit, content, window_start))
+                documents = list(self._documents_of(unit, content, window_start, state.seen))
                 state.add(key, modified, keep)
                 new_cursor = str(state)
                 for index, document in enumerate(documents):
@@ -338,7 +338,7 @@ class ConfluenceSource:
         return self.url.rstrip("/") + "/" + link.lstrip("/")
 
     def _documents_of(
-        self, unit: Unit, content: JSON, window_start: datetime | None
+        self, unit: Unit, content: JSON, window_start: datetime | None, seen: Mapping[str, Any]
     ) -> Iterator[Document]:
         content_id = str(content.get("id", ""))
         kind = content.get("type", "")
@@ -354,7 +354,7 @@ class ConfluenceSource:
         current = self._document(unit, space, content, storage_text(content))
         yield current
         if kind in ("page", "blogpost"):
-            yield from self._history(unit, space, content, current.text, window_start)
+            yield from self._history(unit, space, content, current.text, window_start, seen)
 
     def _fetch(self, unit: Unit, content_id: str, **params: Any) -> JSON | None:
         try:
@@ -376,6 +376,7 @@ class ConfluenceSource:
         content: JSON,
         current_text: str,
         window_start: datetime | None,
+        seen: Mapping[str, Any],
     ) -> Iterator[Document]:
         """For each older version, what the next version removed: keys left only in history."""
         content_id = str(content["id"])
@@ -420,7 +421,9 @@ class ConfluenceSource:
                 )
             newer_text = text
             when = _parse_time((version.get("version") or {}).get("when"))
-            if window_start is not None and (when is None or when < window_start):
+            if f"{content_id}@{old}" in seen or (
+                window_start is not None and (when is None or when < window_start)
+            ):
                 return  # this version was current at the last poll: older ones were read then
 
     def _attachment(self, unit: Unit, content: JSON) -> Iterator[Document]:

@@ -539,7 +539,9 @@ class ConfluenceStandin:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def origin(self) -> str:
@@ -642,7 +644,7 @@ def _handler_class(standin: ConfluenceStandin) -> type[BaseHTTPRequestHandler]:
             path = unquote(parts.path)
             params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
             auth_kind = "anonymous"
-            status = 200
+            headers: dict[str, str] = {}
             try:
                 if standin.context_path:
                     if not path.startswith(standin.context_path + "/"):
@@ -651,33 +653,31 @@ def _handler_class(standin: ConfluenceStandin) -> type[BaseHTTPRequestHandler]:
                 user, auth_kind = self._authenticate()
                 failure = standin._take_failure(path)
                 if failure is not None:
-                    headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
-                    raise _HttpError(failure.status, failure.message, headers)
-                api = _Api(standin, user, params)
-                result = api.route(path)
+                    retry = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+                    raise _HttpError(failure.status, failure.message, retry)
+                result = _Api(standin, user, params).route(path)
                 if isinstance(result, tuple):
                     body, content_type = result
                 else:
                     body, content_type = json.dumps(result).encode(), "application/json"
-                self._send(200, body, content_type)
+                status = 200
             except _HttpError as error:
-                status = error.status
+                status, headers = error.status, error.headers
                 payload = {
-                    "statusCode": error.status,
+                    "statusCode": status,
                     "data": {"authorized": False},
                     "message": error.message,
                 }
-                if error.status == 401:
-                    error.headers.setdefault("WWW-Authenticate", 'Basic realm="Protected"')
-                self._send(
-                    error.status, json.dumps(payload).encode(), "application/json", error.headers
-                )
+                if status == 401:
+                    headers.setdefault("WWW-Authenticate", 'Basic realm="Protected"')
+                body, content_type = json.dumps(payload).encode(), "application/json"
             except CqlError as error:
                 status = 400
                 payload = {"statusCode": 400, "message": f"Could not parse cql : {error}"}
-                self._send(400, json.dumps(payload).encode(), "application/json")
-            finally:
-                standin._record(Call("GET", path, params, status, auth_kind))
+                body, content_type = json.dumps(payload).encode(), "application/json"
+            # recorded before the answer leaves, so a client never sees a call the log lacks
+            standin._record(Call("GET", path, params, status, auth_kind))
+            self._send(status, body, content_type, headers)
 
         def _authenticate(self) -> tuple[User | None, str]:
             header = self.headers.get("Authorization", "")

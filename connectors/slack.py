@@ -375,7 +375,28 @@ def _export_file_text(file: Mapping[str, Any]) -> str | None:
 # The Web API poller
 
 
-def build_client(settings: Any, token: str | None = None) -> WebClient:
+class SlackSourceSettings(Protocol):
+    """What the connector reads of bot.config.SlackSettings (connectors import only base)."""
+
+    @property
+    def bot_token(self) -> str: ...
+    @property
+    def admin_token(self) -> str: ...
+    @property
+    def api_url(self) -> str: ...
+    @property
+    def history_page_size(self) -> int: ...
+    @property
+    def history_pace_seconds(self) -> float: ...
+    @property
+    def file_max_bytes(self) -> int: ...
+    @property
+    def join_public_channels(self) -> bool: ...
+    @property
+    def scan_bot_messages(self) -> bool: ...
+
+
+def build_client(settings: SlackSourceSettings, token: str | None = None) -> WebClient:
     """A WebClient that waits out 429 + Retry-After and retries dropped connections and 5xx."""
     return WebClient(
         token=token or settings.bot_token,
@@ -393,7 +414,7 @@ def build_client(settings: Any, token: str | None = None) -> WebClient:
 class SlackSource:
     """The Slack connector (connectors.base.Source)."""
 
-    settings: Any  # bot.config.SlackSettings (connectors import nothing of ours but base)
+    settings: SlackSourceSettings
     client: WebClient | None = None
     sleep: Callable[[float], None] = time.sleep
     kind: SourceKind = "slack"
@@ -404,17 +425,17 @@ class SlackSource:
             self.client = build_client(self.settings)
         self._admin: WebClient | None = (
             build_client(self.settings, self.settings.admin_token)
-            if getattr(self.settings, "admin_token", "") else None
+            if self.settings.admin_token else None
         )
         self._identity: JSON | None = None
         self._channels: dict[str, ChannelFacts] = {}
         self._no_replies: set[str] = set()
         self._last_history_call = 0.0
-        self.page_size = int(getattr(self.settings, "history_page_size", 15))
-        self.pace = float(getattr(self.settings, "history_pace_seconds", 0.0))
-        self.file_max_bytes = int(getattr(self.settings, "file_max_bytes", 1_000_000))
-        self.join = bool(getattr(self.settings, "join_public_channels", False))
-        self.scan_bots = bool(getattr(self.settings, "scan_bot_messages", False))
+        self.page_size = self.settings.history_page_size
+        self.pace = self.settings.history_pace_seconds
+        self.file_max_bytes = self.settings.file_max_bytes
+        self.join = self.settings.join_public_channels
+        self.scan_bots = self.settings.scan_bot_messages
 
     @property
     def web(self) -> WebClient:
@@ -638,7 +659,7 @@ class SlackSource:
     def _is_slack_url(self, url: str) -> bool:
         """The token goes only to Slack's own hosts (or the configured API host)."""
         host = (urllib.parse.urlsplit(url).hostname or "").lower()
-        api_host = (urllib.parse.urlsplit(str(self.settings.api_url)).hostname or "").lower()
+        api_host = (urllib.parse.urlsplit(self.settings.api_url).hostname or "").lower()
         return host == api_host or host == "slack.com" or host.endswith(".slack.com")
 
     # -- calls ------------------------------------------------------------------------------

@@ -111,16 +111,16 @@ def load_settings(
             load_dotenv(env_file, override=False)
         environ = os.environ
     env = _Env(environ)
-    data_dir = Path(env.str("LEAKWATCH_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    data_dir = Path(env.text("LEAKWATCH_DATA_DIR", str(DEFAULT_DATA_DIR)))
     return Settings(
-        database_url=env.str("DATABASE_URL", f"sqlite:///{data_dir / 'leakwatch.db'}"),
+        database_url=env.text("DATABASE_URL", f"sqlite:///{data_dir / 'leakwatch.db'}"),
         data_dir=data_dir,
-        fingerprint_key=env.str("LEAKWATCH_FINGERPRINT_KEY", ""),
-        security_channel=env.str("LEAKWATCH_SECURITY_CHANNEL", ""),
-        digest_channel=env.str(
-            "LEAKWATCH_DIGEST_CHANNEL", env.str("LEAKWATCH_SECURITY_CHANNEL", "")
+        fingerprint_key=env.text("LEAKWATCH_FINGERPRINT_KEY", ""),
+        security_channel=env.text("LEAKWATCH_SECURITY_CHANNEL", ""),
+        digest_channel=env.text(
+            "LEAKWATCH_DIGEST_CHANNEL", env.text("LEAKWATCH_SECURITY_CHANNEL", "")
         ),
-        admins=env.list("LEAKWATCH_ADMINS"),
+        admins=env.items("LEAKWATCH_ADMINS"),
         timezone=env.zone("LEAKWATCH_TIMEZONE", "UTC"),
         digest_day=env.choice(
             "LEAKWATCH_DIGEST_DAY", "mon", ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -128,8 +128,8 @@ def load_settings(
         digest_time=env.clock("LEAKWATCH_DIGEST_TIME", "09:00"),
         reminder_hours=env.number("LEAKWATCH_REMINDER_HOURS", 24.0),
         escalation_hours=env.number("LEAKWATCH_ESCALATION_HOURS", 72.0),
-        company_domains=tuple(d.lower() for d in env.list("LEAKWATCH_COMPANY_DOMAINS")),
-        token_encryption_key=env.str("LEAKWATCH_TOKEN_KEY", ""),
+        company_domains=tuple(d.lower() for d in env.items("LEAKWATCH_COMPANY_DOMAINS")),
+        token_encryption_key=env.text("LEAKWATCH_TOKEN_KEY", ""),
         log_level=env.choice(
             "LEAKWATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
         ),
@@ -141,14 +141,14 @@ def load_settings(
 
 
 def _slack(env: _Env) -> SlackSettings | None:
-    if not env.str("SLACK_BOT_TOKEN", ""):
+    if not env.text("SLACK_BOT_TOKEN", ""):
         return None
-    api_url = env.str("SLACK_API_URL", "https://slack.com/api/")
+    api_url = env.text("SLACK_API_URL", "https://slack.com/api/")
     return SlackSettings(
-        bot_token=env.str("SLACK_BOT_TOKEN", ""),
-        signing_secret=env.str("SLACK_SIGNING_SECRET", ""),
-        app_token=env.str("SLACK_APP_TOKEN", ""),
-        admin_token=env.str("SLACK_ADMIN_TOKEN", ""),
+        bot_token=env.text("SLACK_BOT_TOKEN", ""),
+        signing_secret=env.text("SLACK_SIGNING_SECRET", ""),
+        app_token=env.text("SLACK_APP_TOKEN", ""),
+        admin_token=env.text("SLACK_ADMIN_TOKEN", ""),
         api_url=api_url if api_url.endswith("/") else api_url + "/",
         history_page_size=env.integer("SLACK_HISTORY_PAGE_SIZE", 15, low=1, high=999),
         history_pace_seconds=float(env.integer("SLACK_HISTORY_PACE_SECONDS", 0, low=0, high=3600)),
@@ -160,24 +160,24 @@ def _slack(env: _Env) -> SlackSettings | None:
 
 
 def _slack_oauth(env: _Env) -> SlackOAuthSettings | None:
-    client_id = env.str("SLACK_CLIENT_ID", "")
+    client_id = env.text("SLACK_CLIENT_ID", "")
     if not client_id:
         return None
     return SlackOAuthSettings(
         client_id=client_id,
         client_secret=env.required("SLACK_CLIENT_SECRET", "needed with SLACK_CLIENT_ID"),
-        state_secret=env.str("SLACK_STATE_SECRET", ""),
+        state_secret=env.text("SLACK_STATE_SECRET", ""),
     )
 
 
 def _confluence(env: _Env) -> ConfluenceSettings | None:
-    url = env.str("CONFLUENCE_URL", "")
+    url = env.text("CONFLUENCE_URL", "")
     if not url:
         return None
     user, token, pat = (
-        env.str("CONFLUENCE_USER", ""),
-        env.str("CONFLUENCE_TOKEN", ""),
-        env.str("CONFLUENCE_PAT", ""),
+        env.text("CONFLUENCE_USER", ""),
+        env.text("CONFLUENCE_TOKEN", ""),
+        env.text("CONFLUENCE_PAT", ""),
     )
     if not pat and not (user and token):
         raise ConfigError(
@@ -189,14 +189,14 @@ def _confluence(env: _Env) -> ConfluenceSettings | None:
         user=user,
         token=token,
         pat=pat,
-        spaces=env.list("CONFLUENCE_SPACES"),
+        spaces=env.items("CONFLUENCE_SPACES"),
         poll_interval_seconds=env.integer("CONFLUENCE_POLL_INTERVAL", 900, low=10),
         attachment_max_bytes=env.integer("CONFLUENCE_ATTACHMENT_MAX_BYTES", 1_000_000, low=0),
     )
 
 
 def _imap(env: _Env) -> ImapSettings | None:
-    host = env.str("IMAP_HOST", "")
+    host = env.text("IMAP_HOST", "")
     if not host:
         return None
     security = env.choice("IMAP_SECURITY", "ssl", ("ssl", "starttls", "plain"))
@@ -207,7 +207,7 @@ def _imap(env: _Env) -> ImapSettings | None:
         password=env.required("IMAP_PASSWORD", "needed with IMAP_HOST"),
         port=env.integer("IMAP_PORT", default_port, low=1, high=65535),
         security=security,
-        folders=env.list("IMAP_FOLDERS") or ("INBOX",),
+        folders=env.items("IMAP_FOLDERS") or ("INBOX",),
         allow_plain=env.flag("IMAP_ALLOW_PLAIN", False),
         poll_interval_seconds=env.integer("IMAP_POLL_INTERVAL", 900, low=10),
         attachment_max_bytes=env.integer("IMAP_ATTACHMENT_MAX_BYTES", 1_000_000, low=0),
@@ -220,20 +220,22 @@ class _Env:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         return self._environ.get(name, default).strip()
 
     def required(self, name: str, why: str) -> str:
-        value = self.str(name, "")
+        value = self.text(name, "")
         if not value:
             raise ConfigError(f"{name} is not set ({why})")
         return value
 
-    def list(self, name: str) -> tuple[str, ...]:
-        return tuple(part.strip() for part in self.str(name, "").split(",") if part.strip())
+    def items(self, name: str) -> tuple[str, ...]:
+        return tuple(part.strip() for part in self.text(name, "").split(",") if part.strip())
 
-    def integer(self, name: str, default: int, low: int | None = None, high: int | None = None) -> int:
-        raw = self.str(name, "")
+    def integer(
+        self, name: str, default: int, low: int | None = None, high: int | None = None
+    ) -> int:
+        raw = self.text(name, "")
         if not raw:
             return default
         try:
@@ -245,7 +247,7 @@ class _Env:
         return value
 
     def number(self, name: str, default: float) -> float:
-        raw = self.str(name, "")
+        raw = self.text(name, "")
         if not raw:
             return default
         try:
@@ -257,7 +259,7 @@ class _Env:
         return value
 
     def flag(self, name: str, default: bool) -> bool:
-        raw = self.str(name, "").lower()
+        raw = self.text(name, "").lower()
         if not raw:
             return default
         if raw in ("1", "true", "yes", "on"):
@@ -267,21 +269,23 @@ class _Env:
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...], upper: bool = False) -> str:
-        raw = self.str(name, default)
+        raw = self.text(name, default)
         value = raw.upper() if upper else raw.lower()
         if value not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
         return value
 
     def zone(self, name: str, default: str) -> ZoneInfo:
-        raw = self.str(name, default)
+        raw = self.text(name, default)
         try:
             return ZoneInfo(raw)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"{name} must be an IANA time zone like Europe/Berlin, got {raw!r}") from None
+            raise ConfigError(
+                f"{name} must be an IANA time zone like Europe/Berlin, got {raw!r}"
+            ) from None
 
     def clock(self, name: str, default: str) -> str:
-        raw = self.str(name, default)
+        raw = self.text(name, default)
         hours, _, minutes = raw.partition(":")
         if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
             raise ConfigError(f"{name} must be a time like 09:00, got {raw!r}")

@@ -15,6 +15,7 @@ the provider, also precision.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -102,7 +103,8 @@ def score(report: Report, labels: dict[str, Any]) -> Score:
     return result
 
 
-def markdown(scores: list[Score], labels: dict[str, Any]) -> str:
+def markdown(results: list[dict[str, Any]], labels: dict[str, Any]) -> str:
+    """Tables for docs/benchmarks.md from the saved results (one dict per tool)."""
     keys = len(labels["keys"])
     out = [
         f"Corpus: {len(labels['files'])} files, {labels['bytes'] / 1e6:.1f} MB, {keys} labelled "
@@ -111,40 +113,56 @@ def markdown(scores: list[Score], labels: dict[str, Any]) -> str:
         "| Tool | TP | FP | FN | Precision | Recall | F1 | Time (s) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for s in scores:
-        if s.missing:
-            out.append(f"| {s.tool} | not run: {s.missing} ||||||| ")
+    for r in results:
+        if r["missing"]:
+            out.append(f"| {r['tool']} | not run: {r['missing']} | | | | | | |")
             continue
         out.append(
-            f"| {s.tool} | {s.tp} | {s.fp} | {s.fn} | {s.precision:.3f} | {s.recall:.3f} "
-            f"| {s.f1:.3f} | {s.seconds:.1f} |"
+            f"| {r['tool']} | {r['tp']} | {r['fp']} | {r['fn']} | {r['precision']:.3f} "
+            f"| {r['recall']:.3f} | {r['f1']:.3f} | {r['seconds']:.1f} |"
         )
-    ran = [s for s in scores if not s.missing]
-    providers = sorted({p for s in ran for p in s.by_provider if _count(s, p)})
+    ran = [r for r in results if not r["missing"]]
+    totals: Counter[str] = Counter()
+    for key in labels["keys"]:
+        totals[normalise_provider(key["provider"])] += 1
     out += ["", "Recall per provider (LLM providers marked *):", ""]
-    out.append("| Provider | Keys | " + " | ".join(s.tool for s in ran) + " |")
+    out.append("| Provider | Keys | " + " | ".join(r["tool"] for r in ran) + " |")
     out.append("|---|---:|" + "---:|" * len(ran))
-    for provider in providers:
-        total = _count(ran[0], provider)
+    for provider in sorted(totals):
         mark = "*" if provider in LLM_PROVIDERS else ""
-        cells = []
-        for s in ran:
-            bucket = s.by_provider.get(provider, {"tp": 0, "fn": 0})
-            cells.append(f"{bucket['tp'] / total:.2f}" if total else "–")
-        out.append(f"| {provider}{mark} | {total} | " + " | ".join(cells) + " |")
-    kinds = sorted({k for s in ran for k in s.fp_kinds})
+        cells = [
+            f"{r['by_provider'].get(provider, {}).get('tp', 0) / totals[provider]:.2f}" for r in ran
+        ]
+        out.append(f"| {provider}{mark} | {totals[provider]} | " + " | ".join(cells) + " |")
+    kinds = sorted({k for r in ran for k in r["fp_kinds"]})
     if kinds:
-        out += ["", "False positives by what was on the line:", ""]
-        out.append("| Line held | " + " | ".join(s.tool for s in ran) + " |")
+        out += ["", "False positives by what the line held:", ""]
+        out.append("| Line held | " + " | ".join(r["tool"] for r in ran) + " |")
         out.append("|---|" + "---:|" * len(ran))
         for kind in kinds:
-            out.append(f"| {kind} | " + " | ".join(str(s.fp_kinds[kind]) for s in ran) + " |")
+            cells = [str(r["fp_kinds"].get(kind, 0)) for r in ran]
+            out.append(f"| {kind} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
-def _count(score: Score, provider: str) -> int:
-    bucket = score.by_provider.get(provider, {"tp": 0, "fn": 0})
-    return bucket["tp"] + bucket["fn"]
+def as_dict(s: Score) -> dict[str, Any]:
+    return {
+        "tool": s.tool,
+        "tp": s.tp,
+        "fp": s.fp,
+        "fn": s.fn,
+        "precision": s.precision,
+        "recall": s.recall,
+        "f1": s.f1,
+        "seconds": s.seconds,
+        "missing": s.missing,
+        "fp_kinds": dict(s.fp_kinds),
+        "by_provider": s.by_provider,
+        "by_rule": s.by_rule,
+        "fp_by_rule": dict(s.fp_by_rule),
+        "missed": s.missed,
+        "false_positives": s.false_positives,
+    }
 
 
 def main() -> None:
@@ -158,7 +176,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.regenerate or not labels_path(args.corpus).exists():
         generate(args.corpus, args.seed, args.documents)
-    labels = json.loads(labels_path(args.corpus).read_text())
+    raw_labels = labels_path(args.corpus).read_bytes()
+    labels = json.loads(raw_labels)
+    corpus_id = hashlib.sha256(raw_labels).hexdigest()[:16]  # results of another corpus are stale
     scores = []
     for tool in args.tools:
         report = run_tool(tool, args.corpus)
@@ -169,36 +189,18 @@ def main() -> None:
             f"recall={s.recall:.3f} f1={s.f1:.3f} ({s.seconds:.1f} s) {s.missing}",
             flush=True,
         )
-    results = args.corpus.with_name("results.json")
-    results.write_text(
-        json.dumps(
-            [
-                {
-                    "tool": s.tool,
-                    "tp": s.tp,
-                    "fp": s.fp,
-                    "fn": s.fn,
-                    "precision": s.precision,
-                    "recall": s.recall,
-                    "f1": s.f1,
-                    "seconds": s.seconds,
-                    "missing": s.missing,
-                    "fp_kinds": dict(s.fp_kinds),
-                    "by_provider": s.by_provider,
-                    "by_rule": s.by_rule,
-                    "fp_by_rule": dict(s.fp_by_rule),
-                    "missed": s.missed,
-                    "false_positives": s.false_positives,
-                }
-                for s in scores
-            ],
-            indent=1,
-        )
-    )
-    print(f"details: {results}")
+    # Results accumulate per tool, so the peers (slow) and LeakWatch can be run separately.
+    path = args.corpus.with_name("results.json")
+    saved = {r["tool"]: r for r in json.loads(path.read_text())} if path.exists() else {}
+    saved = {tool: r for tool, r in saved.items() if r.get("corpus") == corpus_id}
+    for s in scores:
+        saved[s.tool] = as_dict(s) | {"corpus": corpus_id}
+    ordered = [saved[tool] for tool in TOOLS if tool in saved]
+    path.write_text(json.dumps(ordered, indent=1))
+    print(f"details: {path}")
     if args.markdown:
         print()
-        print(markdown(scores, labels))
+        print(markdown(ordered, labels))
 
 
 if __name__ == "__main__":

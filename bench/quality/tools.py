@@ -64,7 +64,7 @@ def _run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None
     started = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
-    if result.returncode not in (0, 1):
+    if result.returncode not in (0, 1, 200):  # Kingfisher exits 200 when it finds something
         sys.stderr.write(result.stderr.decode(errors="replace")[-2000:])
         raise RuntimeError(f"{command[0]} exited with {result.returncode}")
     return elapsed
@@ -73,7 +73,7 @@ def _run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None
 def leakwatch(root: Path, workdir: Path) -> Report:
     out = workdir / "leakwatch.jsonl"
     env = {**os.environ, "LEAKWATCH_DATA_DIR": str(workdir / "data")}
-    command = [sys.executable, "-m", "bot", "scan", str(root.resolve()), "--format", "jsonl"]
+    command = [sys.executable, "-m", "bot", "scan", str(root), "--format", "jsonl"]
     command.append("--no-progress")
     started = time.perf_counter()
     with out.open("wb") as stream:
@@ -160,6 +160,7 @@ TOOLS: dict[str, Callable[[Path, Path], Report]] = {
 
 
 def run_tool(name: str, root: Path) -> Report:
+    root = root.resolve()
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
         try:
             return TOOLS[name](root, Path(workdir))

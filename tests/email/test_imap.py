@@ -18,7 +18,7 @@ from connectors.base import (
 )
 from connectors.email import ImapCursor, ImapSource
 from tests.email.conftest import ImapSettingsFactory
-from tests.email.dovecot import DovecotServer, append, create, delete, flags_of
+from tests.email.dovecot import Account, DovecotServer, append, create, delete, flags_of
 from tests.email.messages import CASES, fake_key, headers
 from tests.email.proxy import CuttingProxy
 
@@ -274,3 +274,35 @@ def test_no_server_listening_is_transient(imap_settings: ImapSettingsFactory) ->
     source = ImapSource(imap_settings(port=free_port()))
     with pytest.raises(TransientSourceError, match="cannot connect"):
         poll(source, "INBOX", None)
+
+
+def test_configured_from_the_environment_with_a_private_ca(
+    dovecot: DovecotServer,
+    account: Account,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.config import load_settings
+
+    settings = load_settings(
+        {
+            "IMAP_HOST": "localhost",
+            "IMAP_PORT": str(dovecot.port),
+            "IMAP_USER": account.user,
+            "IMAP_PASSWORD": account.password,
+            "IMAP_SECURITY": "starttls",
+            "IMAP_FOLDERS": "INBOX, Shared",
+            "LEAKWATCH_COMPANY_DOMAINS": "corp.example",
+        },
+        env_file=None,
+    )
+    assert settings.imap is not None
+    client = dovecot.client(account)
+    create(client, "Shared")
+    append(client, "Shared", mail(5, to="x@vendor.test"))
+    client.logout()
+    # A server certificate from a private CA is trusted the standard OpenSSL way.
+    monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.cert_file))
+    with ImapSource(settings.imap, company_domains=settings.company_domains) as source:
+        assert [unit.id for unit in source.units()] == ["INBOX", "Shared"]
+        documents, _ = poll(source, "Shared", None)
+    assert [d.exposure.is_external for d in documents] == [True]

@@ -46,12 +46,20 @@ class Services:
     notifier: Notifier | None
 
 
-def build_app(settings: Settings, db: Database, detector: Scanner, client: WebClient | None = None,
-              notifier: Notifier | None = None) -> App:
+def build_app(
+    settings: Settings,
+    db: Database,
+    detector: Scanner,
+    client: WebClient | None = None,
+    notifier: Notifier | None = None,
+    *,
+    socket_mode: bool = False,
+) -> App:
+    """The Bolt app with every listener; `socket_mode` apps need no signing secret."""
     slack = settings.slack
     if slack is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set (needed to run the Slack app)")
-    if not slack.signing_secret:
+    if not socket_mode and not slack.signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed for HTTP mode)")
     client = client or build_client(slack)
     if notifier is None:
@@ -63,8 +71,9 @@ def build_app(settings: Settings, db: Database, detector: Scanner, client: WebCl
         token_verification_enabled=False,  # auth.test runs on the first request instead
         process_before_response=False,
     )
-    services = Services(settings, slack, db, detector, client,
-                        SlackSource(slack, client=client), notifier)
+    services = Services(
+        settings, slack, db, detector, client, SlackSource(slack, client=client), notifier
+    )
     from bot.slack_app import events
 
     events.register(app, services)
@@ -72,8 +81,9 @@ def build_app(settings: Settings, db: Database, detector: Scanner, client: WebCl
     @app.error
     def log_error(error: Exception, body: dict[str, Any]) -> None:
         # never the body: it can hold the very secret the bot is about
-        log.error("listener failed: %s (%s)", type(error).__name__, body.get("type"),
-                  exc_info=error)
+        log.error(
+            "listener failed: %s (%s)", type(error).__name__, body.get("type"), exc_info=error
+        )
 
     return app
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from bot import wiring
 from bot.config import ConfigError, Settings
-from bot.scheduler import post_missed_digest, poll_job, schedule_bot
+from bot.scheduler import poll_job, post_missed_digest, schedule_bot
 from bot.slack_app.app import HttpServer, build_app, serve_http
 
 log = logging.getLogger(__name__)

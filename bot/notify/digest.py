@@ -42,7 +42,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -196,6 +196,17 @@ class WeeklyDigest:
 # --- computing ---------------------------------------------------------------------------------
 
 
+class _Finding(NamedTuple):
+    """The columns of a secret the numbers need; full rows are loaded for the top five only."""
+
+    id: int
+    first_seen: datetime
+    status: str
+    status_at: datetime | None
+    provider: str
+    risk_score: int
+
+
 def compute_digest(
     session: Session,
     week: Week,
@@ -208,39 +219,26 @@ def compute_digest(
     previous_start = week.previous.starts_at
     secret = models.Secret
 
-    def scoped(statement: Any, table: Any) -> Any:
-        return statement if workspaces is None else statement.where(table.workspace.in_(workspaces))
-
-    # Every secret that can count anywhere: known by the end, and either open at some point
-    # of the week or given a status since last week began.
-    secrets = list(
-        session.scalars(
-            scoped(
-                sa.select(secret).where(
-                    secret.first_seen < end,
-                    sa.or_(
-                        secret.status == "open",
-                        secret.first_seen >= start,
-                        secret.status_at >= previous_start,
-                    ),
-                ),
-                secret,
-            )
-        )
+    # Every secret that can count anywhere: known by the end, and either open, new, or given a
+    # status since last week began.
+    relevant = sa.and_(
+        secret.first_seen < end,
+        sa.or_(
+            secret.status == "open", secret.first_seen >= start, secret.status_at >= previous_start
+        ),
+        sa.true() if workspaces is None else secret.workspace.in_(workspaces),
     )
-    changes = _status_changes(session, secrets, previous_start, end, workspaces)
-    known = {s.id: s for s in secrets}
-    missing = {i for times in changes.values() for i in times} - known.keys()
+    findings = _findings(session, relevant)
+    changes = _status_changes(session, findings, previous_start, end, workspaces)
+    known = {f.id: f for f in findings}
+    missing = sorted({i for times in changes.values() for i in times} - known.keys())
     if missing:  # a status set in the window on a secret the first query did not need
-        known.update(
-            (s.id, s) for s in session.scalars(sa.select(secret).where(secret.id.in_(missing)))
-        )
-    new = [s for s in secrets if start <= s.first_seen < end]
-    still_open = [s for s in secrets if _is_open_at(s, end)]
+        known.update((f.id, f) for f in _findings(session, secret.id.in_(missing)))
+    new = [f for f in findings if start <= f.first_seen < end]
+    still_open = [f for f in findings if _is_open_at(f, end)]
     rotated = _set_in(changes["rotated"], known, start, end)
     rotated_before = _set_in(changes["rotated"], known, previous_start, start)
-
-    occurrences = _occurrences_by_secret(session, [s.id for s in secrets], end)
+    sources = _sources_by_secret(session, relevant, end)
     return WeeklyDigest(
         week=week,
         generated_at=now,
@@ -250,21 +248,33 @@ def compute_digest(
         rotated=len(rotated),
         not_a_secret=len(_set_in(changes["not_a_secret"], known, start, end)),
         regressions=_regressions(session, start, end, workspaces),
-        by_provider=_breakdown(((s.provider,) for s in new), ((s.provider,) for s in still_open)),
+        by_provider=_breakdown(((f.provider,) for f in new), ((f.provider,) for f in still_open)),
         by_source=_breakdown(
-            (_sources(occurrences.get(s.id, ())) for s in new),
-            (_sources(occurrences.get(s.id, ())) for s in still_open),
+            (sources.get(f.id, ()) for f in new), (sources.get(f.id, ()) for f in still_open)
         ),
         median_time_to_rotate=_median_time_to_rotate(rotated),
         previous_median_time_to_rotate=_median_time_to_rotate(rotated_before),
-        riskiest=_riskiest(still_open, occurrences, end),
+        riskiest=_riskiest(session, still_open, end),
         places=_places(session, start, end, workspaces),
     )
 
 
+def _findings(session: Session, condition: Any) -> list[_Finding]:
+    secret = models.Secret
+    statement = sa.select(
+        secret.id,
+        secret.first_seen,
+        secret.status,
+        secret.status_at,
+        secret.provider,
+        secret.risk_score,
+    ).where(condition)
+    return [_Finding(*row) for row in session.execute(statement)]
+
+
 def _status_changes(
     session: Session,
-    secrets: Sequence[models.Secret],
+    findings: Sequence[_Finding],
     since: datetime,
     end: datetime,
     workspaces: Collection[str] | None,
@@ -273,9 +283,9 @@ def _status_changes(
     changes: dict[str, dict[int, list[datetime]]] = {
         status: defaultdict(list) for status in set(STATUS_ACTIONS.values())
     }
-    for s in secrets:
-        if s.status in changes and s.status_at is not None and since <= s.status_at < end:
-            changes[s.status][s.id].append(s.status_at)
+    for f in findings:
+        if f.status in changes and f.status_at is not None and since <= f.status_at < end:
+            changes[f.status][f.id].append(f.status_at)
     event = models.AuditEvent
     statement = sa.select(event.secret_id, event.action, event.at).where(
         event.action.in_(STATUS_ACTIONS), event.at >= since, event.at < end
@@ -290,53 +300,48 @@ def _status_changes(
 
 def _set_in(
     times: dict[int, list[datetime]],
-    secrets: dict[int, models.Secret],
+    findings: dict[int, _Finding],
     start: datetime,
     end: datetime,
-) -> list[tuple[models.Secret, datetime]]:
+) -> list[tuple[_Finding, datetime]]:
     """Secrets given a status in [start, end), each with the last time it was given it then."""
     found = []
     for secret_id, moments in times.items():
         inside = [moment for moment in moments if start <= moment < end]
-        if inside and secret_id in secrets:
-            found.append((secrets[secret_id], max(inside)))
+        if inside and secret_id in findings:
+            found.append((findings[secret_id], max(inside)))
     return found
 
 
-def _is_open_at(secret: models.Secret, moment: datetime) -> bool:
-    if secret.first_seen >= moment:
+def _is_open_at(finding: _Finding, moment: datetime) -> bool:
+    if finding.first_seen >= moment:
         return False
-    if secret.status == "open":
+    if finding.status == "open":
         return True
-    return secret.status_at is not None and secret.status_at >= moment
+    return finding.status_at is not None and finding.status_at >= moment
 
 
-def _occurrences_by_secret(
-    session: Session, secret_ids: Sequence[int], end: datetime
-) -> dict[int, list[models.Occurrence]]:
-    found: dict[int, list[models.Occurrence]] = defaultdict(list)
-    occurrence = models.Occurrence
-    # Chunked: SQLite caps the number of bound parameters in one statement.
-    for offset in range(0, len(secret_ids), 500):
-        chunk = secret_ids[offset : offset + 500]
-        rows = session.scalars(
-            sa.select(occurrence)
-            .where(occurrence.secret_id.in_(chunk), occurrence.detected_at < end)
-            .order_by(occurrence.detected_at, occurrence.id)
-        )
-        for row in rows:
-            found[row.secret_id].append(row)
-    return found
+def _sources_by_secret(
+    session: Session, relevant: Any, end: datetime
+) -> dict[int, tuple[str, ...]]:
+    """The sources each relevant secret had been seen in by the end of the week."""
+    occurrence, secret = models.Occurrence, models.Secret
+    statement = (
+        sa.select(occurrence.secret_id, occurrence.source)
+        .join(secret, secret.id == occurrence.secret_id)
+        .where(relevant, occurrence.detected_at < end)
+        .distinct()
+    )
+    found: dict[int, set[str]] = defaultdict(set)
+    for secret_id, source in session.execute(statement):
+        found[secret_id].add(source)
+    return {secret_id: tuple(sorted(names)) for secret_id, names in found.items()}
 
 
-def _sources(occurrences: Iterable[models.Occurrence]) -> tuple[str, ...]:
-    return tuple(sorted({o.source for o in occurrences}))
-
-
-def _age_buckets(secrets: Iterable[models.Secret], end: datetime) -> tuple[tuple[str, int], ...]:
+def _age_buckets(findings: Iterable[_Finding], end: datetime) -> tuple[tuple[str, int], ...]:
     counts = Counter[str]()
-    for secret in secrets:
-        age = end - secret.first_seen
+    for finding in findings:
+        age = end - finding.first_seen
         for label, limit in AGE_BUCKETS:
             if limit is None or age < limit:
                 counts[label] += 1
@@ -357,10 +362,8 @@ def _breakdown(
     return tuple(rows)
 
 
-def _median_time_to_rotate(
-    rotated: Sequence[tuple[models.Secret, datetime]],
-) -> timedelta | None:
-    durations = [(at - secret.first_seen).total_seconds() for secret, at in rotated]
+def _median_time_to_rotate(rotated: Sequence[tuple[_Finding, datetime]]) -> timedelta | None:
+    durations = [(at - finding.first_seen).total_seconds() for finding, at in rotated]
     if not durations:
         return None
     return timedelta(seconds=statistics.median(durations))
@@ -379,25 +382,38 @@ def _regressions(
 
 
 def _riskiest(
-    still_open: Sequence[models.Secret],
-    occurrences: dict[int, list[models.Occurrence]],
-    end: datetime,
+    session: Session, still_open: Sequence[_Finding], end: datetime
 ) -> tuple[RiskyFinding, ...]:
-    ranked = sorted(still_open, key=lambda s: (-s.risk_score, s.first_seen, s.id))
+    top = sorted(still_open, key=lambda f: (-f.risk_score, f.first_seen, f.id))[:RISKIEST_COUNT]
+    if not top:
+        return ()
+    secret, occurrence = models.Secret, models.Occurrence
+    secrets = {
+        s.id: s
+        for s in session.scalars(sa.select(secret).where(secret.id.in_([f.id for f in top])))
+    }
+    seen: dict[int, list[models.Occurrence]] = defaultdict(list)
+    for place in session.scalars(
+        sa.select(occurrence)
+        .where(occurrence.secret_id.in_(list(secrets)), occurrence.detected_at < end)
+        .order_by(occurrence.detected_at, occurrence.id)
+    ):
+        seen[place.secret_id].append(place)
     result = []
-    for secret in ranked[:RISKIEST_COUNT]:
-        seen = occurrences.get(secret.id, [])
-        first = seen[0] if seen else None
-        linked = next((o for o in seen if o.permalink), None)
+    for finding in top:
+        row = secrets[finding.id]
+        where = seen.get(finding.id, [])
+        first = where[0] if where else None
+        linked = next((o for o in where if o.permalink), None)
         result.append(
             RiskyFinding(
-                secret_id=secret.id,
-                name=secret.name,
-                provider=secret.provider,
-                preview=secret.preview,
-                risk_score=secret.risk_score,
-                risk_level=secret.risk_level,
-                age=end - secret.first_seen,
+                secret_id=row.id,
+                name=row.name,
+                provider=row.provider,
+                preview=row.preview,
+                risk_score=row.risk_score,
+                risk_level=row.risk_level,
+                age=end - row.first_seen,
                 owner=(first.author or first.author_email) if first else None,
                 permalink=linked.permalink if linked else None,
                 where=_place_label(first.source, first.unit, first.unit_name) if first else "",

@@ -634,7 +634,8 @@ class _HttpError(Exception):
 
 def _handler_class(standin: ConfluenceStandin) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1"  # keep-alive, as the real service
+        disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass

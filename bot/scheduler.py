@@ -5,13 +5,10 @@ store and are added at every start with fixed ids and `replace_existing=True`; n
 schedule itself is persisted. What must survive a restart lives in our own tables: how far each
 source was read (Cursor) and which digest weeks were claimed and posted (Digest).
 
-    scheduler = build_scheduler(
-        settings,
-        polls=[PollJob("slack", settings.slack.poll_interval_seconds, poll_slack)],
-        digest=lambda: post_due_digest(db, client, settings),
-        flush=lambda: notifier.send_pending(),
-        reminders=lambda: queue_reminders_and_send(db, notifier, settings),
-    )
+    scheduler = schedule_bot(
+        settings, db=db, client=client, notifier=notifier,
+        polls=[poll_job(source, interval, db=db, detector=detector, notifier=notifier)],
+    )   # or build_scheduler(settings, polls=..., digest=..., flush=..., reminders=...)
     post_missed_digest(db, client, settings)   # catch-up: the bot may have been down on Monday
     scheduler.start()
 
@@ -23,7 +20,8 @@ Jobs (ids are fixed):
                     from 0 = Monday, so "0 9 * * 1" would fire on Tuesday. Misfire grace: 6 h.
     digest-catch-up hourly post_due_digest as well: posts a week that a misfire or a failed post
                     left unposted; a no-op (one query) once the week has its row
-    notifier-flush  sends the outbox every 30 s (the pipeline also wakes it after a finding)
+    notifier-flush  sends the outbox every 30 s (a poll sends its own alerts when it ends; this
+                    covers real-time events, retries and reminders)
     reminders       every 15 min: queue reminders and escalations, then send them
 
 The digest goes out once per (workspace, channel, week), however many instances run:

@@ -12,7 +12,7 @@ from bot.detection.engine import Detector
 from bot.detection.fakes import fake_secret
 from bot.detection.fingerprint import Fingerprinter
 from bot.notify.notifier import Notifier
-from bot.scheduler import poll_job, queue_reminders_and_send
+from bot.scheduler import poll_job, queue_reminders_and_send, schedule_bot
 from bot.store import models
 from bot.store.db import Database
 from connectors.base import Document, FatalSourceError, Unit
@@ -100,3 +100,21 @@ def test_a_source_that_cannot_be_read_is_logged_not_raised(
     job = poll_job(source, 60, db=db, detector=DETECTOR)
     job.poll()  # APScheduler keeps the job; the next interval tries again
     assert "polling slack stopped: invalid_auth: the bot token was revoked" in caplog.text
+
+
+def test_schedule_bot_binds_every_job(db: Database, slack: Slack) -> None:
+    notifier = Notifier(slack.client(), db, slack.settings)
+    polls = [poll_job(OneChannel("", "U0X"), 300, db=db, detector=DETECTOR, notifier=notifier)]
+    scheduler = schedule_bot(
+        slack.settings, db=db, client=slack.client(), notifier=notifier, polls=polls
+    )
+    scheduler.start(paused=True)
+    try:
+        assert sorted(job.id for job in scheduler.get_jobs()) == [
+            "digest-catch-up", "notifier-flush", "poll-slack", "reminders", "weekly-digest",
+        ]  # fmt: skip
+        # The digest job is the real one: run by hand now, it posts the week due now.
+        scheduler.get_job("weekly-digest").func()
+        assert len(slack.digests()) == 1
+    finally:
+        scheduler.shutdown(wait=False)

@@ -216,7 +216,7 @@ def _keywords(rule: Rule) -> tuple[tuple[bytes, ...], bool]:
 def _resolve_overlaps(found: list[_Found]) -> None:
     """Where kept candidates overlap, the higher priority (then the longer) keeps its verdict."""
     kept = [f for f in found if f.verdict == KEPT]
-    kept.sort(key=lambda f: (-f.rule.priority, -(f.end - f.start), f.start))
+    kept.sort(key=lambda f: (-f.rule.priority, -(f.end - f.start), f.start, f.rule.id))
     taken: list[_Found] = []
     for item in kept:
         winner = next((t for t in taken if item.start < t.end and t.start < item.end), None)

@@ -147,6 +147,16 @@ def is_hash(secret: str, rule: Rule, before: str) -> bool:
     return len(secret) in (32, 40, 64, 128) and _HEX.match(secret) is not None
 
 
+_DIGEST_LABEL = re.compile(
+    r"(?i:md5|sha-?\d*|hash|digest|checksum|commit|etag|fingerprint)\W{0,3}$"
+)
+
+
+def is_labelled_digest(secret: str, rule: Rule, before: str) -> bool:
+    """A value introduced as a digest ("md5 …", "sha256: …", "commit …") is not a key."""
+    return _DIGEST_LABEL.search(before[-20:]) is not None
+
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_.\-]*(?:\(\)?)?$")
 _CODE = re.compile(r"^(?:self|this|cls|config|settings|params|args|options|opts|env)\.|\(|\)$")
 
@@ -186,13 +196,20 @@ COMMON: tuple[Filter, ...] = (
     is_username_as_password,
     is_low_entropy,
 )
-GENERIC: tuple[Filter, ...] = (is_uuid, is_hash, is_code_reference, is_file_path)
+GENERIC: tuple[Filter, ...] = (
+    is_uuid,
+    is_hash,
+    is_labelled_digest,
+    is_code_reference,
+    is_file_path,
+)
 FILTERS: dict[str, Filter] = {f.__name__: f for f in (*COMMON, *GENERIC)}
 
 
 def first_reason(secret: str, rule: Rule, before: str) -> str | None:
     """The name of the first filter that drops the candidate, or None to keep it."""
-    for candidate_filter in (*COMMON, *GENERIC) if rule.generic else COMMON:
+    chain = (*COMMON[:-1], *GENERIC, COMMON[-1]) if rule.generic else COMMON
+    for candidate_filter in chain:  # entropy last: the more specific reason comes first
         if candidate_filter.__name__ in rule.skip_filters:
             continue
         if candidate_filter(secret, rule, before):

@@ -28,7 +28,11 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # at the very start of a pattern; elsewhere %B% is just "a character that is not in a token".
 _TOKEN_CHARS = r"A-Za-z0-9_\-"
 _LEADING_B = f"(?:^|[^{_TOKEN_CHARS}])"
-_MACROS = {"%B%": f"[^{_TOKEN_CHARS}]", "%E%": f"(?:[^{_TOKEN_CHARS}]|$)"}
+_MACROS = {
+    "%B%": f"[^{_TOKEN_CHARS}]",
+    "%E%": f"(?:[^{_TOKEN_CHARS}]|$)",
+    "%NEAR%": r"[^\n]{0,80}?(?:\n[^\n]{0,16}?){0,2}",
+}
 
 
 class RuleError(ValueError):

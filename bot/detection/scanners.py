@@ -18,6 +18,9 @@ from typing import Any, Protocol
 from bot.detection.rules import Rule
 
 CHUNK = 1 << 20  # RE2 works chunk by chunk; chunks overlap by the widest rule
+# The engine takes at most 256 hits per rule in 64 KiB (engine._HITS_PER_BLOCK): RE2 stops
+# looking for more at the same density, so a flood of look-alikes costs it no more.
+_RE2_HITS_PER_CHUNK = 256 * (CHUNK >> 16)
 
 
 class Scanner(Protocol):
@@ -101,8 +104,9 @@ class Re2Scanner:
             chunk = data[low:high]
             for rule_index in self._set.Match(chunk) or ():
                 pattern = self._patterns[rule_index]
-                position = 0
-                while position <= len(chunk):
+                position, budget = 0, _RE2_HITS_PER_CHUNK
+                while position <= len(chunk) and budget:
+                    budget -= 1
                     found = pattern.search(chunk, position)
                     if found is None:
                         break

@@ -1,0 +1,111 @@
+"""The engine: positions, overlaps, both engines agree, hostile inputs stay fast."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.detection.engine import Detector
+from bot.detection.fakes import expand, fake_secret
+from bot.detection.fingerprint import Fingerprinter
+from bot.detection.rules import default_rules
+from bot.detection.scanners import available_engines
+
+MB = 1_000_000
+
+
+def test_positions_are_characters_lines_and_columns(detector: Detector) -> None:
+    key = fake_secret("github_classic_pat", 3)
+    text = f"first line\nçà et là → {key} done\n"
+    [match] = detector.scan(text)
+    assert text[match.start : match.end] == key
+    assert (match.line, match.column) == (2, text.splitlines()[1].index(key) + 1)
+    assert match.end_column == match.column + len(key)
+
+
+def test_match_carries_preview_and_fingerprint_not_the_secret_in_repr(
+    detector: Detector, fingerprinter: Fingerprinter
+) -> None:
+    key = fake_secret("openai_project_key", 1)
+    [match] = detector.scan(f"OPENAI_API_KEY={key}")
+    assert match.fingerprint == fingerprinter.of(key)
+    assert match.preview.startswith("sk-proj-…") and match.preview.endswith(key[-4:])
+    assert key not in repr(match) and key[8:20] not in repr(match)
+    assert (match.provider, match.severity.value) == ("OpenAI", "critical")
+
+
+def test_the_same_key_twice_is_two_matches_with_one_fingerprint(detector: Detector) -> None:
+    key = fake_secret("anthropic_api_key", 2)
+    first, second = detector.scan(f"{key}\nagain: {key}\n")
+    assert first.fingerprint == second.fingerprint
+    assert (first.line, second.line) == (1, 2)
+
+
+def test_specific_rule_wins_over_generic_assignment(detector: Detector) -> None:
+    key = fake_secret("stripe_secret_key", 4)
+    assert [m.rule_id for m in detector.scan(f'api_key = "{key}"')] == ["stripe_secret_key"]
+
+
+def test_explain_names_the_filter_that_dropped_a_candidate(detector: Detector) -> None:
+    key = fake_secret("github_classic_pat", 6)
+    broken = key[:-1] + ("A" if key[-1] != "A" else "B")
+    text = f"aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n{broken}"
+    verdicts = {c.rule_id: c.verdict for c in detector.explain(text)}
+    assert verdicts["aws_access_key"] == "is_documentation_example"
+    assert verdicts["github_classic_pat"] == "has_bad_checksum"
+    assert not any(c.kept for c in detector.explain(text))
+
+
+def test_keyword_anchored_value_needs_its_keyword(detector: Detector) -> None:
+    value = fake_secret("cohere_api_key", 5)
+    assert detector.scan(f"the value is {value}") == []
+    assert [m.rule_id for m in detector.scan(f"COHERE_API_KEY={value}")] == ["cohere_api_key"]
+
+
+@pytest.mark.skipif(len(available_engines()) < 2, reason="Hyperscan is not installed")
+def test_hyperscan_and_re2_find_the_same(fingerprinter: Fingerprinter) -> None:
+    hyperscan = Detector.default(fingerprinter, engine="hyperscan")
+    re2 = Detector.default(fingerprinter, engine="re2")
+    parts = []
+    for seed, rule in enumerate(default_rules()):
+        for template in (*rule.examples, *rule.counterexamples):
+            parts.append(expand(template, rule.id, seed))
+            parts.append("some ordinary words between the samples, 12 of them or so.")
+    text = "\n".join(parts)
+    found = [(m.rule_id, m.start, m.end) for m in hyperscan.scan(text)]
+    assert len(found) > len(default_rules())
+    assert [(m.rule_id, m.start, m.end) for m in re2.scan(text)] == found
+
+
+HOSTILE = {
+    "one letter": "a" * (10 * MB),
+    "key characters": ("A1b2C3d4E5" * MB),
+    "repeated prefix": "sk-" * (10 * MB // 3),
+    "repeated project prefix": "sk-proj-" * (10 * MB // 8),
+    "equals signs": "=" * (10 * MB),
+    "nested quotes": "\"'" * (5 * MB),
+    "assignments": "password=" * (10 * MB // 9),
+    "dense candidates": "password=abcdefgh1 " * (10 * MB // 19),
+    "chained tokens": "eyJabcdefghijklmnopqrs." * (10 * MB // 23),
+    "pem headers": "-----BEGIN PRIVATE KEY-----\n" * (10 * MB // 28),
+    "url prefixes": "postgres://u:" * (10 * MB // 13),
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_input_scans_quickly(detector: Detector, text: str) -> None:
+    started = time.perf_counter()
+    detector.scan(text)
+    assert time.perf_counter() - started < 5.0
+
+
+def test_empty_and_tiny_inputs(detector: Detector) -> None:
+    assert detector.scan("") == []
+    assert detector.scan("x") == []
+    assert detector.explain("") == []
+
+
+def test_unknown_engine_is_refused(fingerprinter: Fingerprinter) -> None:
+    with pytest.raises(ValueError, match="unknown engine"):
+        Detector.default(fingerprinter, engine="pcre")  # type: ignore[arg-type]

@@ -12,12 +12,14 @@ itself, so that no byte sequence makes it raise: `parse_message` raises only `Ma
 
 from __future__ import annotations
 
+import base64
 import codecs
 import email
 import email.header
 import email.policy
 import email.utils
 import hashlib
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -278,7 +280,13 @@ class _Reader:
         content_type = _content_type(part)
         if part.is_multipart():
             children = [child for child in part.get_payload() if isinstance(child, Message)]
-            if content_type == "message/rfc822" or content_type.startswith("message/"):
+            if content_type.startswith("message/"):
+                encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+                if encoding in ("base64", "quoted-printable"):
+                    # Not allowed by RFC 2046, but sent: the parser took the encoded text for
+                    # a headerless mail. Decode it and parse the real one.
+                    self._read_encoded_forward(children, encoding, depth + 1)
+                    return
                 for child in children:
                     self._read_forwarded(child, depth + 1)
             elif content_type == "multipart/alternative":
@@ -301,6 +309,17 @@ class _Reader:
         sender = header_text(inner, "from")
         self.chunks.append(f"[forwarded message] From: {sender} Subject: {subject}".rstrip())
         self.read(inner, depth)
+
+    def _read_encoded_forward(self, children: list[Message], encoding: str, depth: int) -> None:
+        try:
+            encoded = b"".join(child.as_bytes() for child in children)
+            data = (
+                base64.b64decode(encoded) if encoding == "base64" else quopri.decodestring(encoded)
+            )
+        except Exception:
+            self.result.skipped.append(f"undecodable {encoding} forwarded message")
+            return
+        self._nested_from_bytes(data, depth - 1, "forwarded message")
 
     def _read_alternative(self, children: list[Message], depth: int) -> None:
         # The same content twice (plain and HTML) is read once; differing versions are both kept.

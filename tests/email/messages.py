@@ -149,6 +149,19 @@ def _forwarded(key: str) -> bytes:
     ).encode()
 
 
+def _forwarded_base64(key: str) -> bytes:
+    # message/rfc822 may not be base64-encoded (RFC 2046 5.2.1), yet some clients do it.
+    inner = (headers("encoded original", "inner64") + f"\r\nthe key {key}\r\n").encode()
+    return (
+        headers("Fwd: encoded", "outer64")
+        + 'Content-Type: multipart/mixed; boundary="f64"\r\n\r\n'
+        + "--f64\r\nContent-Type: message/rfc822\r\n"
+        + "Content-Transfer-Encoding: base64\r\n\r\n"
+        + _b64(inner)
+        + "\r\n--f64--\r\n"
+    ).encode()
+
+
 def _attachment(filename: str, content_type: str = "application/octet-stream") -> Case:
     def build(key: str) -> bytes:
         data = f"# settings\nAPI_KEY={key}\n".encode()
@@ -252,6 +265,7 @@ CASES: list[Case] = [
     ),
     Case("alternative", _alternative),
     Case("nested message/rfc822", _forwarded, lambda key: [key, "the original"]),
+    Case("base64 message/rfc822", _forwarded_base64, lambda key: [key, "encoded original"]),
     *[_attachment(name) for name in TEXT_ATTACHMENTS],
     _attachment("config.env.txt", "text/plain"),
     Case(

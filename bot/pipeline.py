@@ -18,12 +18,13 @@ that its text no longer holds (an edit that removed it) marks that occurrence re
 key comes back, the occurrence is live again (and alerts no one twice).
 
 Cost: documents are taken in batches; each batch makes a fixed handful of queries (occurrences
-already known for its items, secrets for its fingerprints, multi-row inserts), however many
+already known for its items, secrets for its fingerprints, batched inserts), however many
 documents it holds. A document without a match costs its scan and one dictionary lookup.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,19 +32,25 @@ from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from bot.detection.risk import Risk, assess
 from bot.detection.types import Match
 from bot.store import queries
-from bot.store.models import AuditEvent, Notification, Occurrence, Secret, utcnow
+from bot.store.models import AuditEvent, Base, Notification, Occurrence, Secret, utcnow
 from connectors.base import Document
 
 BATCH_DOCUMENTS: Final = 2000
 IN_CHUNK: Final = 500  # values per IN (…) list: well under SQLite's bound-parameter limit
-ROWS_PER_INSERT: Final = 400  # rows per multi-row INSERT, for the same reason
 ACTOR: Final = "leakwatch"
 ALERT_LEVELS: Final = frozenset({"critical", "high"})
+
+# Rows are written through the Core tables, many at once (executemany, batched by SQLAlchemy's
+# "insertmanyvalues" into multi-row INSERT … RETURNING); the ORM handles the few updates.
+SECRETS: Final = Base.metadata.tables[Secret.__tablename__]
+OCCURRENCES: Final = Base.metadata.tables[Occurrence.__tablename__]
+NOTIFICATIONS: Final = Base.metadata.tables[Notification.__tablename__]
+AUDIT_EVENTS: Final = Base.metadata.tables[AuditEvent.__tablename__]
 
 T = TypeVar("T")
 ItemKey = tuple[str, str, str]  # workspace, source, item id
@@ -217,27 +224,25 @@ class _Run:
         for document in documents:
             groups[(document.workspace, document.source)].add(document.item_id)
         known: dict[ItemKey, dict[str, _Known]] = defaultdict(dict)
+        in_items = self._in_list()
         for (workspace, source), item_ids in groups.items():
-            for chunk in _chunks(sorted(item_ids), IN_CHUNK):
-                rows = self.session.execute(
-                    sa.select(
-                        Occurrence.item_id,
-                        Secret.fingerprint,
-                        Occurrence.id,
-                        Occurrence.removed_at,
-                    )
-                    .join(Secret, Secret.id == Occurrence.secret_id)
-                    .where(
-                        Occurrence.workspace == workspace,
-                        Occurrence.source == source,
-                        Occurrence.item_id.in_(chunk),
-                    )
-                )
-                for item_id, fingerprint, occurrence_id, removed_at in rows:
-                    known[(workspace, source, item_id)][fingerprint] = _Known(
-                        occurrence_id, removed_at
-                    )
+            rows = self.session.execute(
+                sa.select(Occurrence.item_id, Secret.fingerprint, Occurrence.id,
+                          Occurrence.removed_at)
+                .join(Secret, Secret.id == Occurrence.secret_id)
+                .where(
+                    Occurrence.workspace == workspace,
+                    Occurrence.source == source,
+                    in_items(Occurrence.item_id),
+                ),
+                {"items": in_items.value(item_ids)},
+            )  # fmt: skip
+            for item_id, fingerprint, occurrence_id, removed_at in rows:
+                known[(workspace, source, item_id)][fingerprint] = _Known(occurrence_id, removed_at)
         return known
+
+    def _in_list(self) -> _ItemsIn:
+        return _ItemsIn(self.session.get_bind().dialect.name)
 
     def _secrets(
         self, wanted: dict[tuple[str, str], Match]
@@ -246,12 +251,12 @@ class _Run:
         secrets = self._load_secrets(wanted.keys())
         missing = [key for key in wanted if key not in secrets]
         created: set[int] = set()
-        for chunk in _chunks(missing, ROWS_PER_INSERT):
-            rows = [_secret_row(ws, wanted[(ws, fp)], self.now) for ws, fp in chunk]
+        if missing:
+            rows = [_secret_row(ws, wanted[(ws, fp)], self.now) for ws, fp in missing]
             statement = queries.insert_ignoring_conflicts(
-                self.session, Secret, ["workspace", "fingerprint"]
-            )
-            created.update(self.session.scalars(statement.values(rows).returning(Secret.id)))
+                self.session, SECRETS, ["workspace", "fingerprint"]
+            ).returning(SECRETS.c.id)
+            created.update(self.session.connection().execute(statement, rows).scalars())
         if missing:
             secrets.update(self._load_secrets(missing))
         return secrets, created
@@ -273,18 +278,17 @@ class _Run:
 
     def _insert_occurrences(self, new: Sequence[_New]) -> dict[tuple[int, str, str], int]:
         inserted: dict[tuple[int, str, str], int] = {}
-        for chunk in _chunks(new, ROWS_PER_INSERT):
-            statement = queries.insert_ignoring_conflicts(
-                self.session, Occurrence, ["secret_id", "source", "item_id"]
-            )
-            rows = [_occurrence_row(entry, self.now) for entry in chunk]
-            returned = self.session.execute(
-                statement.values(rows).returning(
-                    Occurrence.id, Occurrence.secret_id, Occurrence.source, Occurrence.item_id
-                )
-            )
-            for occurrence_id, secret_id, source, item_id in returned:
-                inserted[(secret_id, source, item_id)] = occurrence_id
+        if not new:
+            return inserted
+        columns = OCCURRENCES.c
+        statement = queries.insert_ignoring_conflicts(
+            self.session, OCCURRENCES, ["secret_id", "source", "item_id"]
+        ).returning(columns.id, columns.secret_id, columns.source, columns.item_id)
+        rows = [_occurrence_row(entry, self.now) for entry in new]
+        for occurrence_id, secret_id, source, item_id in self.session.connection().execute(
+            statement, rows
+        ):
+            inserted[(secret_id, source, item_id)] = occurrence_id
         return inserted
 
     def _record(self, entry: _New, occurrence_id: int, is_new: bool) -> list[dict[str, Any]]:
@@ -349,12 +353,13 @@ class _Run:
         return rows
 
     def _queue(self, rows: list[dict[str, Any]]) -> None:
-        for chunk in _chunks(rows, ROWS_PER_INSERT):
-            statement = queries.insert_ignoring_conflicts(
-                self.session, Notification, ["dedupe_key"]
-            )
-            queued = self.session.scalars(statement.values(chunk).returning(Notification.id))
-            self.result.notifications += len(queued.all())
+        if not rows:
+            return
+        statement = queries.insert_ignoring_conflicts(
+            self.session, NOTIFICATIONS, ["dedupe_key"]
+        ).returning(NOTIFICATIONS.c.id)
+        queued = self.session.connection().execute(statement, rows).scalars().all()
+        self.result.notifications += len(queued)
 
     def _set_removed(self, occurrence_ids: list[int], value: datetime | None) -> None:
         for chunk in _chunks(occurrence_ids, IN_CHUNK):
@@ -384,9 +389,32 @@ class _Run:
         )
 
     def _write_audit(self) -> None:
-        for chunk in _chunks(self._audit_rows, ROWS_PER_INSERT):
-            self.session.execute(sa.insert(AuditEvent).values(list(chunk)))
-        self._audit_rows.clear()
+        if self._audit_rows:
+            self.session.connection().execute(sa.insert(AUDIT_EVENTS), self._audit_rows)
+        self._audit_rows = []
+
+
+class _ItemsIn:
+    """`column IN (the batch's item ids)` as ONE bound value, not one parameter per id.
+
+    A batch holds thousands of ids; rendering and binding each as its own parameter would cost
+    more than the query. PostgreSQL takes an array (`= ANY(:items)`), SQLite a JSON list read
+    by `json_each`.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+
+    def __call__(self, column: QueryableAttribute[str]) -> sa.ColumnElement[bool]:
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            return column == sa.any_(sa.bindparam("items", type_=ARRAY(sa.String)))
+        each = sa.func.json_each(sa.bindparam("items", type_=sa.String)).table_valued("value")
+        return column.in_(sa.select(each.c.value))
+
+    def value(self, items: Iterable[str]) -> object:
+        return list(items) if self.dialect == "postgresql" else json.dumps(list(items))
 
 
 def _set_risk(secret: Secret, risk: Risk) -> None:

@@ -37,8 +37,8 @@ MAX_ERROR_CHARS = 2000
 # --- inserts that tolerate a concurrent writer --------------------------------------------------
 
 
-def insert_ignoring_conflicts(session: Session, model: type[Any], conflict: Sequence[str]) -> Any:
-    """INSERT … ON CONFLICT (conflict) DO NOTHING, for SQLite and PostgreSQL."""
+def insert_ignoring_conflicts(session: Session, model: Any, conflict: Sequence[str]) -> Any:
+    """INSERT … ON CONFLICT (conflict) DO NOTHING into a model or table, SQLite or PostgreSQL."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert

@@ -537,8 +537,10 @@ class SlackSource:
 
     def _marker(self, facts: ChannelFacts, ts: str) -> Document:
         """An empty Document that only carries a cursor (the newest messages had no text)."""
+        # its own item id: an empty text must not read as "the message no longer holds a key"
         return Document(source="slack", workspace=self.workspace, unit=facts.id,
-                        unit_name=facts.unit_name, item_id=item_id(facts.id, ts), text="",
+                        unit_name=facts.unit_name, item_id=item_id(facts.id, ts) + ":cursor",
+                        text="",
                         exposure=facts.exposure, extra={"ts": ts, "cursor_only": "1"})
 
     def _history(self, channel: str, walk: Walk) -> Iterator[Mapping[str, Any]]:

@@ -1,6 +1,7 @@
 """Message events: new messages, edits, thread broadcasts, file shares and deletions.
 
-Bolt acknowledges each event before the listener runs. The listener then:
+Bolt acknowledges each event before the listener runs. The listener queues the event on its
+channel's lane (events of one channel are handled one at a time, in arrival order), where:
   1. turns the message into Documents with the poller's code (connectors.slack), reading
      shared text files;
   2. in one transaction, records the event id (ProcessedEvent) and runs the pipeline, so a
@@ -15,7 +16,9 @@ message's occurrences, and those of its files, removed. The key still needs rota
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
@@ -36,14 +39,50 @@ NEW_MESSAGE_SUBTYPES = frozenset(
 )
 
 
-def register(app: App, services: Services) -> None:
+LANES = 4
+
+
+class Lanes:
+    """Runs work in arrival order per channel: an edit is never handled before the message it
+    edits (Bolt's own listener pool would run them side by side), while channels go in parallel.
+    """
+
+    def __init__(self, count: int = LANES) -> None:
+        self._lanes = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"slack-events-{n}")
+            for n in range(count)
+        ]
+
+    def submit(self, key: str, work: Callable[[], None]) -> Future[None]:
+        lane = self._lanes[zlib.crc32(key.encode()) % len(self._lanes)]
+        return lane.submit(_logged, work)
+
+    def shutdown(self) -> None:
+        for lane in self._lanes:
+            lane.shutdown(wait=True)
+
+
+def _logged(work: Callable[[], None]) -> None:
+    try:
+        work()
+    except Exception:  # the lane goes on with the next event; Slack does not see this one fail
+        log.exception("message event not handled")
+
+
+def register(app: App, services: Services, lanes: Lanes | None = None) -> Lanes:
+    lanes = lanes or Lanes()
+
     @app.event("message")
     def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
-        handle_message_event(services, body, event)
+        channel = str(event.get("channel") or "")
+        lanes.submit(channel, lambda: handle_message_event(services, body, event))
+
+    return lanes
 
 
-def handle_message_event(services: Services, body: Mapping[str, Any],
-                         event: Mapping[str, Any]) -> None:
+def handle_message_event(
+    services: Services, body: Mapping[str, Any], event: Mapping[str, Any]
+) -> None:
     event_id = str(body.get("event_id") or "")
     workspace = str(body.get("team_id") or "")
     channel = str(event.get("channel") or "")
@@ -55,8 +94,7 @@ def handle_message_event(services: Services, body: Mapping[str, Any],
         if subtype in NEW_MESSAGE_SUBTYPES:
             documents = services.source.message_documents(channel, event)
         elif subtype == "message_changed":
-            message = event.get("message") or {}
-            documents = services.source.message_documents(channel, message)
+            documents = services.source.message_documents(channel, _edited(event))
         elif subtype == "message_deleted":
             removed = _deleted_items(channel, event)
         else:
@@ -71,12 +109,26 @@ def handle_message_event(services: Services, body: Mapping[str, Any],
             log.info("event %s already handled: a retried delivery", event_id)
             return
         if documents:
-            ingest(session, documents, services.detector, now=now,
-                   workspace=workspace or None)
+            ingest(session, documents, services.detector, now=now, workspace=workspace or None)
         for item in removed:
             mark_item_removed(session, source="slack", workspace=workspace, item_id=item, now=now)
     if documents and services.notifier is not None:
         services.notifier.send_pending()
+
+
+def _edited(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The new message of an edit, without the files it already had: those were read when they
+    were shared, and an edit of the text (or an unfurl) does not change them."""
+    message = dict(event.get("message") or {})
+    before = {f.get("id") for f in (event.get("previous_message") or {}).get("files") or []
+              if isinstance(f, Mapping)}
+    files = [f for f in message.get("files") or []
+             if isinstance(f, Mapping) and f.get("id") not in before]
+    if files:
+        message["files"] = files
+    else:
+        message.pop("files", None)
+    return message
 
 
 def _deleted_items(channel: str, event: Mapping[str, Any]) -> list[str]:

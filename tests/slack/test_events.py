@@ -130,3 +130,17 @@ def test_bot_messages_are_ignored(bot: Bot) -> None:
     settle(bot, 1.0)
     assert bot.occurrences() == []
     assert bot.slack.posted == []
+
+
+def test_edit_of_a_message_with_a_file_does_not_read_the_file_again(bot: Bot) -> None:
+    key = fake_secret("openai_project_key", seed=11)
+    f = bot.ws.add_file(bot.alice, "notes.txt", f"OPENAI_API_KEY={key}")
+    msg = bot.ws.post(bot.general, bot.alice, "notes", files=[f])
+    bot.sender.event(bot.ws.message_event(bot.general, msg.ts))
+    assert wait_dms(bot, 1)
+    bot.sender.event(bot.ws.edit(bot.general, msg.ts, "notes (edited)"))
+    assert bot.slack.wait_for(lambda: len(bot.slack.calls_to("auth.test")) >= 1)
+    settle(bot)
+    assert len(bot.slack.calls_to("files.download")) == 1
+    assert bot.occurrences()[0].removed_at is None  # the file still holds the key
+    assert len(bot.slack.dms_to(bot.alice)) == 1

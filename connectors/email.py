@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 RECIPIENT_HEADERS = ("to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc")
 DEFAULT_MESSAGE_MAX_BYTES = 25_000_000  # larger mails are read up to this many bytes
+MAX_PROBLEMS = 1000
 
 
 @dataclass(slots=True)
@@ -215,6 +216,8 @@ def _record(problems: list[Problem] | None, problem: Problem) -> None:
     log.warning("skipped mail %s in %s: %s", problem.item, problem.unit, problem.reason)
     if problems is not None:
         problems.append(problem)
+        if len(problems) > MAX_PROBLEMS:  # a long-running poller keeps only the latest
+            del problems[:-MAX_PROBLEMS]
 
 
 def _archive_messages(path: Path, kind: str) -> Iterator[tuple[str, bytes]]:

@@ -379,6 +379,7 @@ class ImapSource:
         if uidnext is not None and uidnext <= last_uid + 1:
             return
         uids = self._new_uids(connection, folder, last_uid)
+        skipped_to: int | None = None  # a trailing unreadable mail must still move the cursor
         for start in range(0, len(uids), self.batch_size):
             batch = uids[start : start + self.batch_size]
             for uid, raw, internal in self._fetch(connection, folder, batch):
@@ -396,8 +397,22 @@ class ImapSource:
                     )
                 except MalformedMessage as error:
                     _record(self.problems, Problem(folder, f"uid {uid}", str(error)))
+                    skipped_to = uid
                     continue
+                skipped_to = None
                 yield document, next_cursor
+        if skipped_to is not None:
+            # An empty document: nothing to scan, but the cursor passes the unreadable mail,
+            # so it is not fetched and recorded again at every poll.
+            placeholder = Document(
+                source="email",
+                unit=folder,
+                unit_name=folder,
+                item_id=f"unreadable:{validity}:{skipped_to}",
+                text="",
+                extra={"skipped": "unreadable mail"},
+            )
+            yield placeholder, str(ImapCursor(validity, skipped_to))
 
     # -- helpers a caller may use
 

@@ -306,3 +306,17 @@ def test_configured_from_the_environment_with_a_private_ca(
         assert [unit.id for unit in source.units()] == ["INBOX", "Shared"]
         documents, _ = poll(source, "Shared", None)
     assert [d.exposure.is_external for d in documents] == [True]
+
+
+def test_an_unreadable_last_mail_is_not_fetched_again(
+    mailbox: imaplib.IMAP4, imap_settings: ImapSettingsFactory
+) -> None:
+    append(mailbox, "INBOX", mail(1))
+    bad = append(mailbox, "INBOX", b"\x00\x01 no headers here at all\r\n")
+    with ImapSource(imap_settings()) as source:
+        documents, cursor = poll(source, "INBOX", None)
+        assert [d.text for d in documents if d.title] and not documents[-1].text
+        assert cursor is not None and cursor.endswith(f":{bad}")
+        again, _ = poll(source, "INBOX", cursor)
+    assert again == []
+    assert len(source.problems) == 1

@@ -22,6 +22,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +106,7 @@ class Scan:
     progress: bool = True
     settings: Settings | None = None  # needed by --store
     store: bool = False
+    archives: ArchiveReaders | None = None  # loaded on first use when not given
 
     @classmethod
     def build(cls, args: argparse.Namespace, settings: Settings) -> Scan:
@@ -112,9 +114,16 @@ class Scan:
         from bot.detection.fingerprint import fingerprinter_from_settings
 
         roots = [Path(p) for p in args.paths if p != STDIN and Path(p).is_dir()]
+        fingerprinter = fingerprinter_from_settings(settings)
+        # Compiling the patterns runs outside the GIL: import the archive readers meanwhile.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            compiling = pool.submit(Detector.default, fingerprinter)
+            archives = ArchiveReaders.load()
+            detector = compiling.result()
         return cls(
             paths=list(args.paths),
-            detector=Detector.default(fingerprinter_from_settings(settings)),
+            detector=detector,
+            archives=archives,
             rules=ignore.load(roots, args.ignore),
             format=args.format,
             reveal=args.reveal,
@@ -129,11 +138,12 @@ class Scan:
         color = self.format == "table" and _is_tty(out)
         output = renderer(self.format, out, reveal=self.reveal, color=color)
         bar = self._progress_bar(err)
-        archive_errors: list[SkippedPath] = []
+        archives = self.archives if self.archives is not None else ArchiveReaders.load()
+        archive_errors = archives.errors
         source = FileSource(
             self.paths,
             exclude=self._excluder(),
-            archives=ArchiveReaders.load(archive_errors).hook,
+            archives=archives.hook,
             max_file_bytes=self.max_file_bytes,
             on_progress=bar.advance if bar else None,
         )
@@ -259,10 +269,10 @@ class ArchiveReaders:
     """The archive readers the connectors provide; a connector without one is left out."""
 
     readers: list[ArchiveReader]
-    errors: list[SkippedPath]
+    errors: list[SkippedPath]  # archives that could not be read, reported as skipped
 
     @classmethod
-    def load(cls, errors: list[SkippedPath]) -> ArchiveReaders:
+    def load(cls) -> ArchiveReaders:
         readers = []
         for name in ARCHIVE_MODULES:
             try:
@@ -273,7 +283,7 @@ class ArchiveReaders:
             read = getattr(module, "read_archive", None)
             if callable(looks) and callable(read):
                 readers.append(ArchiveReader(name, looks, read))
-        return cls(readers, errors)
+        return cls(readers, [])
 
     def hook(self, path: Path) -> Iterable[Document] | None:
         for reader in self.readers:

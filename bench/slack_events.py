@@ -84,15 +84,18 @@ def main() -> None:
                 time.sleep(0.001)
             raise RuntimeError(f"no DM for event {i}")
 
+        began = time.monotonic()
         with ThreadPoolExecutor(args.concurrency) as pool:
             results = list(pool.map(one, range(args.events)))
+        rate = args.events / (time.monotonic() - began)
         acks = [a * 1000 for a, _ in results]
         latencies = [d * 1000 for _, d in results]
         print(
             f"{args.events} events, concurrency {args.concurrency}: event-to-DM "
             f"p50 {percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms, "
             f"max {max(latencies):.0f} ms; ack p50 {percentile(acks, 50):.1f} ms, "
-            f"p99 {percentile(acks, 99):.1f} ms; mean DM {statistics.mean(latencies):.0f} ms"
+            f"p99 {percentile(acks, 99):.1f} ms; mean DM {statistics.mean(latencies):.0f} ms; "
+            f"{rate:.0f} events/s with a DM each"
         )
         server.shutdown()
         server.server_close()

@@ -2,8 +2,9 @@
 
 A mail hides keys in many layers: quoted-printable (whose soft line breaks can fall inside a
 key), base64, any charset (declared, unknown to Python, or simply wrong), HTML bodies, forwarded
-mails (message/rfc822), and attachments such as `.env`, `.json` or `.pem` files. This module
-undoes all of them and returns one string per mail, together with notes on what it skipped.
+mails (message/rfc822), and attachments such as `.env`, `.json` or `.pem` files, also inside a
+zip attachment. This module undoes all of them and returns one string per mail, together with
+notes on what it skipped (binary parts, parts over the size cap, nesting beyond MAX_DEPTH).
 
 Parsing uses the standard library's lenient `compat32` policy and decodes headers and payloads
 itself, so that no byte sequence makes it raise: `parse_message` raises only `MalformedMessage`
@@ -19,8 +20,11 @@ import email.header
 import email.policy
 import email.utils
 import hashlib
+import io
 import quopri
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -96,6 +100,8 @@ TEXT_APPLICATION_TYPES = frozenset(
 DEFAULT_ATTACHMENT_MAX_BYTES = 1_000_000
 MAX_DEPTH = 12  # multipart and message/rfc822 nesting followed; deeper parts are skipped
 MAX_PARTS = 500  # leaf parts read per mail
+ZIP_MEMBERS = 200  # files looked at inside one zip attachment
+ZIP_EXPANSION = 4  # a zip attachment may expand to this many times the attachment cap
 _BINARY_SNIFF_BYTES = 8192
 
 
@@ -344,6 +350,8 @@ class _Reader:
             return ""
         if content_type == "message/rfc822" or (filename or "").lower().endswith(".eml"):
             return self._nested_from_bytes(data, depth, label)
+        if _is_zip(content_type, filename):
+            return self._zip_text(data, label)
         if not _is_text_like(content_type, filename):
             self.result.skipped.append(f"binary attachment {label} ({content_type})")
             return ""
@@ -366,6 +374,46 @@ class _Reader:
         if is_attachment:
             return f"[attachment: {label}]\n{text}"
         return text
+
+    def _zip_text(self, data: bytes, label: str) -> str:
+        """Text-like files inside a zip attachment ("configs.zip"), each under the size cap.
+
+        Sizes are checked against the bytes actually read, not the sizes the archive claims,
+        and the whole archive may expand to at most ZIP_EXPANSION times the cap.
+        """
+        cap = self.attachment_max_bytes
+        if len(data) > cap:
+            self.result.skipped.append(f"attachment {label} larger than {cap} bytes")
+            return ""
+        chunks: list[str] = []
+        budget = cap * ZIP_EXPANSION
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = archive.infolist()
+                for info in members[:ZIP_MEMBERS]:
+                    name = info.filename
+                    if info.is_dir() or not _is_text_like("", name):
+                        continue
+                    if info.flag_bits & 0x1:
+                        self.result.skipped.append(f"encrypted {name} in {label}")
+                        continue
+                    with archive.open(info) as member:
+                        content = member.read(min(cap, budget) + 1)
+                    budget -= len(content)
+                    if len(content) > cap or budget < 0:
+                        self.result.skipped.append(f"{name} in {label} too large to read")
+                        continue
+                    if b"\x00" in content[:_BINARY_SNIFF_BYTES]:
+                        self.result.skipped.append(f"binary content in {name} in {label}")
+                        continue
+                    text = decode_bytes(content, None).replace("\r\n", "\n")
+                    chunks.append(f"[attachment: {label} › {name}]\n{text}")
+                if len(members) > ZIP_MEMBERS:
+                    self.result.skipped.append(f"files beyond the first {ZIP_MEMBERS} in {label}")
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+                EOFError, OSError, ValueError, zlib.error) as error:  # fmt: skip
+            self.result.skipped.append(f"unreadable zip {label} ({type(error).__name__})")
+        return "\n\n".join(chunks)
 
     def _nested_from_bytes(self, data: bytes, depth: int, label: str) -> str:
         try:
@@ -428,6 +476,12 @@ def _payload_bytes(part: Message) -> bytes | None:
     if isinstance(raw, str):
         return raw.encode("utf-8", "surrogateescape")
     return None
+
+
+def _is_zip(content_type: str, filename: str) -> bool:
+    return content_type in ("application/zip", "application/x-zip-compressed") or (
+        filename.lower().endswith(".zip")
+    )
 
 
 def _is_text_like(content_type: str, filename: str) -> bool:

@@ -7,6 +7,8 @@ same cases go through `document_from_bytes`, mbox, Maildir, .eml files and IMAP.
 from __future__ import annotations
 
 import base64
+import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -179,6 +181,36 @@ def _attachment(filename: str, content_type: str = "application/octet-stream") -
     return Case(f"attachment{filename}", build, lambda key: [key, f"[attachment: {filename}]"])
 
 
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def zip_mail(data: bytes, filename: str = "configs.zip") -> bytes:
+    return (
+        headers("zipped configs", "zip")
+        + 'Content-Type: multipart/mixed; boundary="z"\r\n\r\n'
+        + "--z\r\nContent-Type: text/plain\r\n\r\nthe configs\r\n"
+        + f'--z\r\nContent-Type: application/zip; name="{filename}"\r\n'
+        + f'Content-Disposition: attachment; filename="{filename}"\r\n'
+        + "Content-Transfer-Encoding: base64\r\n\r\n"
+        + _b64(data)
+        + "\r\n--z--\r\n"
+    ).encode()
+
+
+def _zipped(key: str) -> bytes:
+    files = {
+        "deploy/.env.production": f"OPENAI_API_KEY={key}\n".encode(),
+        "deploy/logo.png": b"\x89PNG\r\n\x1a\n" + key.encode(),
+        "README": b"nothing here",
+    }
+    return zip_mail(zip_bytes(files))
+
+
 def _binary_attachment(key: str) -> bytes:
     png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + key.encode() + bytes(range(256))
     return (
@@ -273,6 +305,12 @@ CASES: list[Case] = [
         _binary_attachment,
         lambda key: ["photo attached"],
         lambda key: [key],
+    ),
+    Case(
+        "zip attachment",
+        _zipped,
+        lambda key: [key, "[attachment: configs.zip › deploy/.env.production]"],
+        lambda key: ["PNG"],
     ),
     Case("format=flowed", _flowed),
     Case("encoded subject", _encoded_subject),

@@ -10,7 +10,7 @@ from bot.detection.engine import Detector
 from bot.detection.fingerprint import Fingerprinter
 from connectors.email import document_from_bytes, is_outside
 from connectors.mime import MalformedMessage, html_to_text, message_text, parse_message
-from tests.email.messages import CASES, Case, fake_key, headers
+from tests.email.messages import CASES, Case, fake_key, headers, zip_bytes, zip_mail
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -164,3 +164,21 @@ def test_the_detector_finds_exactly_the_mailed_key(case: Case, detector: Detecto
     document = document_from_bytes(case.build(key), unit="t")
     secrets = {match.secret for match in detector.scan(document.text)}
     assert secrets == ({key} if key in case.expect(key) else set())
+
+
+def test_a_zip_that_expands_beyond_the_cap_is_not_read_past_it() -> None:
+    key = fake_key(13)
+    bomb = b"A" * 50_000_000  # compresses to about 50 kB
+    raw = zip_mail(zip_bytes({"huge.log": bomb, "small.env": f"KEY={key}".encode()}))
+    document = document_from_bytes(raw, unit="t", attachment_max_bytes=1_000_000)
+    assert key in document.text
+    assert "huge.log in configs.zip too large to read" in document.extra["skipped"]
+    assert "AAAA" not in document.text
+
+
+def test_a_corrupt_zip_is_recorded_and_the_mail_still_read() -> None:
+    key = fake_key(14)
+    data = zip_bytes({"a.env": f"KEY={key}".encode()})
+    document = document_from_bytes(zip_mail(data[: len(data) // 2]), unit="t")
+    assert "the configs" in document.text
+    assert "unreadable zip configs.zip (BadZipFile)" in document.extra["skipped"]

@@ -9,6 +9,7 @@ secret's risk is that of its most exposed occurrence); and write outbox rows:
 
     "alert"           one per new occurrence, to its author: "user:U…" for Slack authors,
                       "email:addr" when only an address is known, "security" when no one is
+                      (left out when a security_alert for the same occurrence is queued)
     "regression"      instead of "alert" when a rotated secret shows up in a new item; the
                       secret is open again and its `regressions` count goes up
     "security_alert"  once per secret when its risk is high or critical, again on a regression
@@ -249,7 +250,8 @@ class _Run:
     ) -> tuple[dict[tuple[str, str], Secret], set[int]]:
         """The Secret of every (workspace, fingerprint), inserting the missing ones."""
         secrets = self._load_secrets(wanted.keys())
-        missing = [key for key in wanted if key not in secrets]
+        # Sorted, so that two writers insert in the same order and cannot deadlock.
+        missing = sorted(key for key in wanted if key not in secrets)
         created: set[int] = set()
         if missing:
             rows = [_secret_row(ws, wanted[(ws, fp)], self.now) for ws, fp in missing]
@@ -284,7 +286,10 @@ class _Run:
         statement = queries.insert_ignoring_conflicts(
             self.session, OCCURRENCES, ["secret_id", "source", "item_id"]
         ).returning(columns.id, columns.secret_id, columns.source, columns.item_id)
-        rows = [_occurrence_row(entry, self.now) for entry in new]
+        rows = sorted(
+            (_occurrence_row(entry, self.now) for entry in new),
+            key=lambda row: (row["secret_id"], row["source"], row["item_id"]),
+        )
         for occurrence_id, secret_id, source, item_id in self.session.connection().execute(
             statement, rows
         ):
@@ -338,11 +343,7 @@ class _Run:
             result.suppressed += 1
             return []
 
-        rows = [
-            _notification_row(
-                secret, occurrence_id, kind, recipient_for(document), f"alert:{occurrence_id}", now
-            )
-        ]
+        rows = []
         if secret.risk_level in ALERT_LEVELS:
             key = f"security_alert:{secret.id}"
             if kind == "regression":
@@ -350,6 +351,12 @@ class _Run:
             rows.append(
                 _notification_row(secret, occurrence_id, "security_alert", "security", key, now)
             )
+        recipient = recipient_for(document)
+        if recipient != "security" or not rows:  # no author: the security alert says it all
+            alert = _notification_row(
+                secret, occurrence_id, kind, recipient, f"alert:{occurrence_id}", now
+            )
+            rows.insert(0, alert)
         return rows
 
     def _queue(self, rows: list[dict[str, Any]]) -> None:

@@ -245,3 +245,41 @@ def test_work_per_batch_is_a_few_queries_not_one_per_document(
     assert (result.documents, result.new_secrets, result.notifications) == (5000, 50, 100)
     assert detector.scanned == 5000
     assert len(statements) < 60, f"{len(statements)} statements for 5,000 documents"
+
+
+def test_without_an_author_a_high_risk_key_goes_to_security_once(
+    db: Database, detector: KeyDetector
+) -> None:
+    page = Document(source="confluence", unit="OPS", item_id="page:7:v1", text=key(20),
+                    exposure=Exposure(is_public=True, is_anonymous=True))  # fmt: skip
+    with db.session() as s:
+        ingest(s, [page], detector, now=NOW)
+    assert notifications(db) == [("security_alert", "security", "security_alert")]
+
+
+def test_two_writers_ingesting_the_same_messages_alert_once(db: Database) -> None:
+    import threading
+
+    documents = [slack(f"{n}.0", f"key {key(n)} and {key(n + 100, 'high')}") for n in range(20)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with db.session() as s:
+                barrier.wait(timeout=10)
+                ingest(s, documents, KeyDetector(), now=NOW)
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Secret)) == 40
+        assert s.scalar(sa.select(sa.func.count()).select_from(Occurrence)) == 40
+        kinds = s.scalars(sa.select(Notification.kind)).all()
+    assert kinds.count("alert") == 40 and kinds.count("security_alert") == 40

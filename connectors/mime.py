@@ -102,6 +102,7 @@ MAX_DEPTH = 12  # multipart and message/rfc822 nesting followed; deeper parts ar
 MAX_PARTS = 500  # leaf parts read per mail
 ZIP_MEMBERS = 200  # files looked at inside one zip attachment
 ZIP_EXPANSION = 4  # a zip attachment may expand to this many times the attachment cap
+MAX_NOTES = 50  # reasons kept per mail for what was skipped
 _BINARY_SNIFF_BYTES = 8192
 
 
@@ -122,9 +123,7 @@ def parse_message(raw: bytes) -> Message:
     """Parse raw RFC 5322 bytes; raise `MalformedMessage` if they are not a mail at all."""
     try:
         message = email.message_from_bytes(raw, policy=email.policy.compat32)
-    except (RecursionError, MemoryError) as error:
-        raise MalformedMessage(f"cannot parse: {type(error).__name__}") from None
-    except Exception as error:  # the parser is lenient; anything else is a parser bug
+    except Exception as error:  # lenient parser: only RecursionError on absurd nesting and bugs
         raise MalformedMessage(f"cannot parse: {type(error).__name__}") from None
     if not message.keys():
         raise MalformedMessage("no header fields")
@@ -263,7 +262,7 @@ def message_text(
                 reader.chunks.append(f"Subject: {subject}")
         reader.read(message, depth=0)
     except Exception as error:  # defensive: a parser corner case must not lose the mail
-        reader.result.skipped.append(f"unreadable part ({type(error).__name__})")
+        reader.skip(f"unreadable part ({type(error).__name__})")
     reader.result.text = "\n\n".join(chunk for chunk in reader.chunks if chunk.strip())
     return reader.result
 
@@ -275,13 +274,19 @@ class _Reader:
         self.result = MessageText(text="")
         self.parts = 0
 
+    def skip(self, note: str) -> None:
+        """Record why something was left out, once per distinct reason, at most MAX_NOTES."""
+        skipped = self.result.skipped
+        if note not in skipped and len(skipped) < MAX_NOTES:
+            skipped.append(note)
+
     def read(self, part: Message, depth: int) -> None:
         for defect in getattr(part, "defects", []) or []:
             name = type(defect).__name__
             if name not in self.result.defects:
                 self.result.defects.append(name)
         if depth > MAX_DEPTH:
-            self.result.skipped.append(f"part nested deeper than {MAX_DEPTH} levels")
+            self.skip(f"part nested deeper than {MAX_DEPTH} levels")
             return
         content_type = _content_type(part)
         if part.is_multipart():
@@ -303,8 +308,7 @@ class _Reader:
             return
         self.parts += 1
         if self.parts > MAX_PARTS:
-            if self.parts == MAX_PARTS + 1:
-                self.result.skipped.append(f"parts beyond the first {MAX_PARTS}")
+            self.skip(f"parts beyond the first {MAX_PARTS}")
             return
         text = self.leaf_text(part, content_type, depth)
         if text:
@@ -323,7 +327,7 @@ class _Reader:
                 base64.b64decode(encoded) if encoding == "base64" else quopri.decodestring(encoded)
             )
         except Exception:
-            self.result.skipped.append(f"undecodable {encoding} forwarded message")
+            self.skip(f"undecodable {encoding} forwarded message")
             return
         self._nested_from_bytes(data, depth - 1, "forwarded message")
 
@@ -346,22 +350,20 @@ class _Reader:
         is_attachment = bool(filename) or _disposition(part) == "attachment"
         data = _payload_bytes(part)
         if data is None:
-            self.result.skipped.append(f"undecodable part {label}")
+            self.skip(f"undecodable part {label}")
             return ""
         if content_type == "message/rfc822" or (filename or "").lower().endswith(".eml"):
             return self._nested_from_bytes(data, depth, label)
         if _is_zip(content_type, filename):
             return self._zip_text(data, label)
         if not _is_text_like(content_type, filename):
-            self.result.skipped.append(f"binary attachment {label} ({content_type})")
+            self.skip(f"binary attachment {label} ({content_type})")
             return ""
         if is_attachment and len(data) > self.attachment_max_bytes:
-            self.result.skipped.append(
-                f"attachment {label} larger than {self.attachment_max_bytes} bytes"
-            )
+            self.skip(f"attachment {label} larger than {self.attachment_max_bytes} bytes")
             return ""
         if b"\x00" in data[:_BINARY_SNIFF_BYTES] and not _is_utf16(part):
-            self.result.skipped.append(f"binary content in {label}")
+            self.skip(f"binary content in {label}")
             return ""
         text = decode_bytes(data, part.get_content_charset(None) or _param(part, "charset"))
         text = text.replace("\x00", "").replace("\r\n", "\n")
@@ -383,7 +385,7 @@ class _Reader:
         """
         cap = self.attachment_max_bytes
         if len(data) > cap:
-            self.result.skipped.append(f"attachment {label} larger than {cap} bytes")
+            self.skip(f"attachment {label} larger than {cap} bytes")
             return ""
         chunks: list[str] = []
         budget = cap * ZIP_EXPANSION
@@ -395,31 +397,31 @@ class _Reader:
                     if info.is_dir() or not _is_text_like("", name):
                         continue
                     if info.flag_bits & 0x1:
-                        self.result.skipped.append(f"encrypted {name} in {label}")
+                        self.skip(f"encrypted {name} in {label}")
                         continue
                     with archive.open(info) as member:
                         content = member.read(min(cap, budget) + 1)
                     budget -= len(content)
                     if len(content) > cap or budget < 0:
-                        self.result.skipped.append(f"{name} in {label} too large to read")
+                        self.skip(f"{name} in {label} too large to read")
                         continue
                     if b"\x00" in content[:_BINARY_SNIFF_BYTES]:
-                        self.result.skipped.append(f"binary content in {name} in {label}")
+                        self.skip(f"binary content in {name} in {label}")
                         continue
                     text = decode_bytes(content, None).replace("\r\n", "\n")
                     chunks.append(f"[attachment: {label} › {name}]\n{text}")
                 if len(members) > ZIP_MEMBERS:
-                    self.result.skipped.append(f"files beyond the first {ZIP_MEMBERS} in {label}")
+                    self.skip(f"files beyond the first {ZIP_MEMBERS} in {label}")
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
                 EOFError, OSError, ValueError, zlib.error) as error:  # fmt: skip
-            self.result.skipped.append(f"unreadable zip {label} ({type(error).__name__})")
+            self.skip(f"unreadable zip {label} ({type(error).__name__})")
         return "\n\n".join(chunks)
 
     def _nested_from_bytes(self, data: bytes, depth: int, label: str) -> str:
         try:
             inner = parse_message(data)
         except MalformedMessage:
-            self.result.skipped.append(f"unreadable forwarded message {label}")
+            self.skip(f"unreadable forwarded message {label}")
             return ""
         self._read_forwarded(inner, depth + 1)
         return ""

@@ -29,21 +29,27 @@ The digest goes out once per (workspace, channel, week), however many instances 
        (workspace, channel, week_start); the loser of a race gets IntegrityError and posts nothing.
     2. Post the message with chat.postMessage.
     3. Record: set posted_at and slack_ts on the row.
+The message's first block carries the marker block_id `lw-digest-<week start>`.
 If the post fails after the claim:
-    - Slack answered with an error (SlackApiError: not_in_channel, ratelimited, ...) or the
-      connection was refused before a request was sent: nothing was posted, so the claim is
-      released (the row deleted) and the hourly catch-up job, here or in another instance, tries
-      the week again.
-    - Anything after the request may have left (a timeout, a dropped connection, a crash, or a
-      database error while recording): Slack may have posted. The row stays with posted_at NULL
-      and is never retried automatically, because a second digest is worse than a late one. It
-      is logged as an error; `python -m bot digest --post --force` posts that week again by hand.
+    - Slack answered with an error below 500 (not_in_channel, ratelimited, ...) or the connection
+      was refused before a request was sent: nothing was posted. The claim is released (the row
+      deleted) and the hourly catch-up job, here or in another instance, tries the week again.
+    - Anything else (a 5xx, a timeout, a dropped connection) may have come after Slack stored
+      the message. Still holding the claim, the poster waits a few seconds and looks for the
+      marker in the channel's latest messages: found, the ts is recorded as posted; not found,
+      the claim is released as above. slack_sdk's own 5xx retry is left out of this one call
+      for the same reason.
+    - If that check fails too, or the process dies between claim and record, the row stays
+      with posted_at NULL and is never retried automatically: a second digest is worse than a
+      late one. It is logged as an error; `python -m bot digest --post --force` posts that week
+      again by hand.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 import urllib.error
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,6 +63,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from sqlalchemy.exc import IntegrityError
 
 from bot.config import Settings
@@ -78,6 +85,8 @@ DIGEST_MISFIRE_GRACE_SECONDS: Final = 6 * 3600
 DIGEST_CATCH_UP_SECONDS: Final = 3600
 FLUSH_SECONDS: Final = 30
 REMINDERS_SECONDS: Final = 900
+VERIFY_DELAY_SECONDS: Final = 5.0
+DIGEST_MARKER_PREFIX: Final = "lw-digest-"
 DIGEST_WORKSPACE: Final = ""  # one digest for the whole deployment, every source included
 
 Job = Callable[[], object]
@@ -342,11 +351,13 @@ def post_digest_for_week(
     *,
     now: datetime | None = None,
     force: bool = False,
+    verify_delay: float | None = None,
 ) -> DigestPost:
     """Claim the week, post its digest to settings.digest_channel, record the message ts.
 
     `force` posts even when the week is already claimed (an operator's repeat), and records
-    the new message on the existing row.
+    the new message on the existing row. `verify_delay` (default VERIFY_DELAY_SECONDS): how
+    long to wait, after a post whose outcome is unknown, before looking for it in the channel.
     """
     now = now or utc_now()
     channel = settings.digest_channel
@@ -364,26 +375,40 @@ def post_digest_for_week(
         if not force:
             _release_claim(db, channel, week.start)
         raise
+    marker = digest_marker(week)
+    blocks[0] = {**blocks[0], "block_id": marker}
 
+    client = _without_server_error_retries(client)
     try:
         response = client.chat_postMessage(
             channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
         )
+        slack_ts: str | None = str(response.get("ts") or "") or None
     except Exception as error:
-        if _nothing_was_posted(error):
+        why = _why(error)
+        if not _nothing_was_posted(error):
+            time.sleep(VERIFY_DELAY_SECONDS if verify_delay is None else verify_delay)
+            try:
+                slack_ts = find_posted_digest(client, channel, marker)
+            except Exception as check_error:
+                log.error(
+                    "weekly digest for %s may or may not have been posted (%s), and the channel "
+                    "could not be checked (%s); not retried: see `python -m bot digest --post "
+                    "--force`",
+                    week.start,
+                    why,
+                    _why(check_error),
+                )
+                return DigestPost(week, channel, "unconfirmed", error=why)
+        else:
+            slack_ts = None
+        if slack_ts is None:
             if not force:
                 _release_claim(db, channel, week.start)
-            log.error("weekly digest for %s not posted, will retry: %s", week.start, _why(error))
-            return DigestPost(week, channel, "released", error=_why(error))
-        log.error(
-            "weekly digest for %s may or may not have been posted (%s); not retried, see "
-            "`python -m bot digest --post --force`",
-            week.start,
-            _why(error),
-        )
-        return DigestPost(week, channel, "unconfirmed", error=_why(error))
+            log.error("weekly digest for %s not posted, will retry: %s", week.start, why)
+            return DigestPost(week, channel, "released", error=why)
+        log.info("weekly digest for %s was posted despite %s", week.start, why)
 
-    slack_ts = str(response.get("ts") or "") or None
     try:
         with db.session() as session:
             session.execute(
@@ -400,6 +425,45 @@ def post_digest_for_week(
         return DigestPost(week, channel, "unconfirmed", slack_ts, _why(error))
     log.info("weekly digest for the week of %s posted to %s", week.start, channel)
     return DigestPost(week, channel, "posted", slack_ts)
+
+
+def digest_marker(week: Week) -> str:
+    """The block_id of a digest's first block: finds the message again in the channel."""
+    return f"{DIGEST_MARKER_PREFIX}{week.start.isoformat()}"
+
+
+def find_posted_digest(client: WebClient, channel: str, marker: str) -> str | None:
+    """The ts of the digest carrying `marker` among the channel's latest messages, or None.
+
+    Fifteen messages: the page size Slack allows apps outside its Marketplace, and plenty a few
+    seconds after the post.
+    """
+    response = client.conversations_history(channel=channel, limit=15)
+    for message in response.get("messages") or []:
+        if any(block.get("block_id") == marker for block in message.get("blocks") or []):
+            return str(message["ts"])
+    return None
+
+
+def _without_server_error_retries(client: WebClient) -> WebClient:
+    """The same client minus slack_sdk's 5xx retry: a 5xx may come after Slack stored the
+    message, so retrying it blindly could post the digest twice. Rate-limit retries stay (a 429
+    stored nothing)."""
+    handlers = [h for h in client.retry_handlers if not isinstance(h, ServerErrorRetryHandler)]
+    if len(handlers) == len(client.retry_handlers):
+        return client
+    copy = WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        headers=dict(client.headers),
+        logger=client.logger,
+        retry_handlers=handlers,
+    )
+    copy.default_params = dict(client.default_params)  # team_id, when one was given
+    return copy
 
 
 def _claim_week(db: Database, channel: str, week_start: date) -> bool:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, date, datetime
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.web import SlackResponse
 
+import bot.scheduler
 from bot.notify.digest import Week
 from bot.scheduler import build_scheduler, post_digest_for_week, post_due_digest, post_missed_digest
 from bot.store import models
@@ -164,16 +170,59 @@ def test_a_refused_post_releases_the_claim_and_is_retried(db: Database, slack: S
     assert len(slack.digests()) == 1
 
 
-def test_a_post_that_may_have_gone_through_is_not_repeated(db: Database, slack: Slack) -> None:
-    # A 503 can come after Slack stored the message: keep the claim, never post twice.
+@pytest.fixture(autouse=True)
+def no_verify_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bot.scheduler, "VERIFY_DELAY_SECONDS", 0.0)
+
+
+def test_after_a_5xx_the_channel_is_checked_and_the_week_retried(
+    db: Database, slack: Slack
+) -> None:
+    # The stand-in's 503 stored nothing: the check finds no digest, so the claim is released.
     slack.standin.fail("chat.postMessage", status=503)
+    failed = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE)
+    assert failed is not None and failed.outcome == "released"
+    assert len(slack.standin.calls_to("conversations.history")) == 1
+    assert digest_rows(db) == [] and slack.digests() == []
+
+    retried = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE.replace(hour=9))
+    assert retried is not None and retried.outcome == "posted"
+    assert len(slack.digests()) == 1
+
+
+class AnswerLost(WebClient):
+    """A real client whose chat.postMessage reaches Slack but whose answer never comes back."""
+
+    def chat_postMessage(self, **kwargs: Any) -> SlackResponse:  # type: ignore[override]
+        super().chat_postMessage(**kwargs)
+        raise TimeoutError("The read operation timed out")
+
+
+def test_a_post_whose_answer_was_lost_is_found_and_recorded(db: Database, slack: Slack) -> None:
+    client = AnswerLost(token=slack.standin.bot_token, base_url=slack.standin.api_url)
+    result = post_due_digest(db, client, slack.settings, now=MONDAY_NINE)
+    assert result is not None and result.outcome == "posted"
+    [ts] = slack.digests()
+    assert result.slack_ts == ts
+    assert digest_rows(db) == [(date(2026, 10, 19), ts, MONDAY_NINE)]
+    again = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE.replace(hour=9))
+    assert again is not None and again.outcome == "already_claimed"
+    assert len(slack.digests()) == 1
+
+
+def test_when_the_channel_cannot_be_checked_the_week_is_left_alone(
+    db: Database, slack: Slack
+) -> None:
+    slack.standin.fail("chat.postMessage", status=503)
+    slack.standin.fail("conversations.history", status=503)
     unsure = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE)
     assert unsure is not None and unsure.outcome == "unconfirmed"
     assert digest_rows(db) == [(date(2026, 10, 19), None, None)]
 
     later = post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE.replace(hour=9))
     assert later is not None and later.outcome == "already_claimed"
-    # An operator can still force the week out again; the row records that message.
+    assert slack.digests() == []
+    # An operator can still force the week out; the row records that message.
     week = Week(date(2026, 10, 19), BERLIN)
     forced = post_digest_for_week(
         db, slack.client(), slack.settings, week, now=MONDAY_NINE.replace(hour=10), force=True
@@ -182,6 +231,22 @@ def test_a_post_that_may_have_gone_through_is_not_repeated(db: Database, slack: 
     assert digest_rows(db) == [
         (date(2026, 10, 19), slack.digests()[0], MONDAY_NINE.replace(hour=10))
     ]
+
+
+def test_slack_sdks_5xx_retry_is_not_used_for_the_digest(db: Database, slack: Slack) -> None:
+    client = slack.client()
+    client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))  # as the notifier does
+    slack.standin.fail("chat.postMessage", status=503)
+    result = post_due_digest(db, client, slack.settings, now=MONDAY_NINE)
+    assert result is not None and result.outcome == "released"
+    assert len(slack.standin.calls_to("chat.postMessage")) == 1  # not re-sent blindly
+
+
+def test_the_digest_carries_its_weeks_marker(db: Database, slack: Slack) -> None:
+    post_due_digest(db, slack.client(), slack.settings, now=MONDAY_NINE)
+    [posted] = slack.standin.posted_in(slack.channel)
+    assert posted.blocks is not None
+    assert posted.blocks[0]["block_id"] == "lw-digest-2026-10-19"
 
 
 def test_no_digest_channel_means_no_digest(db: Database, slack: Slack) -> None:

@@ -210,6 +210,7 @@ class ConfluenceSource:
         *,
         client: Any = None,
         anonymous_client: Any = None,
+        cloud: bool | None = None,
         overlap: timedelta = timedelta(minutes=15),
         page_size: int = 50,
         history_max_versions: int = 100,
@@ -222,6 +223,7 @@ class ConfluenceSource:
     ) -> None:
         self.config = config
         self.url = site_base_url(config.url)
+        self.cloud = is_cloud_url(self.url) if cloud is None else cloud
         self.client = client if client is not None else build_client(config, timeout=timeout)
         self.anonymous_client = (
             anonymous_client
@@ -356,17 +358,21 @@ class ConfluenceSource:
         if kind in ("page", "blogpost"):
             yield from self._history(unit, space, content, current.text, window_start, seen)
 
-    def _fetch(self, unit: Unit, content_id: str, **params: Any) -> JSON | None:
+    def _fetch(
+        self, unit: Unit, content_id: str, *, item_id: str = "", **params: Any
+    ) -> JSON | None:
+        """Content by id; None, recorded in `skipped`, when it answers 404."""
+        item_id = item_id or content_id
         try:
             return self._call(  # type: ignore[no-any-return]
                 lambda: self.client.get_page_by_id(content_id, **params),
-                f"content {content_id}",
+                f"content {item_id}",
             )
         except _NotFound:
             self.skipped.append(
-                SkippedItem(unit.id, content_id, "deleted, or no longer readable (HTTP 404)")
+                SkippedItem(unit.id, item_id, "deleted, or no longer readable (HTTP 404)")
             )
-            log.info("Confluence content %s in %s is gone (404); skipped", content_id, unit.id)
+            log.info("Confluence content %s in %s is gone (404); skipped", item_id, unit.id)
             return None
 
     def _history(
@@ -385,7 +391,12 @@ class ConfluenceSource:
         oldest = max(1, number - self.history_max_versions)
         for old in range(number - 1, oldest - 1, -1):
             version = self._fetch(
-                unit, content_id, expand="body.storage,version", status="historical", version=old
+                unit,
+                content_id,
+                item_id=f"{content_id}@v{old}",
+                expand="body.storage,version",
+                status="historical",
+                version=old,
             )
             if version is None:
                 return
@@ -446,6 +457,12 @@ class ConfluenceSource:
             )
             return
         link = ((content.get("_links") or {}).get("download")) or ""
+        page_id = str((content.get("container") or {}).get("id") or "")
+        if self.cloud and page_id:
+            # Cloud retired the /download/attachments route for REST clients; this one stays
+            link = (
+                f"rest/api/content/{quote(page_id)}/child/attachment/{quote(content_id)}/download"
+            )
         if not link:
             return
         try:
@@ -632,6 +649,11 @@ def _client(url: str, **options: Any) -> Any:
     return Confluence(url, **options)  # type: ignore[no-untyped-call]
 
 
+def is_cloud_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "atlassian.net" or host.endswith(".atlassian.net")
+
+
 def site_base_url(url: str) -> str:
     """The REST base URL: Cloud sites (`*.atlassian.net`) serve Confluence under /wiki."""
     url = url.rstrip("/")
@@ -738,10 +760,12 @@ def _seen_key(hit: Mapping[str, Any]) -> tuple[str | None, datetime | None]:
     content_id = content.get("id")
     if not content_id:
         return None, None
-    version = (content.get("version") or {}).get("number", "?")
     modified = _parse_time(hit.get("lastModified")) or _parse_time(
         (content.get("version") or {}).get("when")
     )
+    version = (content.get("version") or {}).get("number")
+    if version is None:  # without a version number the modification time tells edits apart
+        version = _iso(modified) if modified else "?"
     return f"{content_id}@{version}", modified
 
 

@@ -83,6 +83,7 @@ class Cloud:
 
     def source(self, config: Config | None = None, **options: Any) -> ConfluenceSource:
         options.setdefault("sleep", self.waits)
+        options.setdefault("cloud", self.site.cloud)  # a loopback URL does not say which it is
         return ConfluenceSource(config or self.config(), **options)
 
 

@@ -41,6 +41,14 @@ def test_backfill_finds_keys_in_pages_blogs_comments_and_text_attachments(cloud:
         assert document.author_email == "alice@example.com"
         assert document.permalink and document.permalink.startswith(cloud.standin.url + "/")
     assert [s.reason for s in source.skipped] == ["not text (image/png)"]
+    downloads = cloud.standin.calls_to(r"/download")
+    assert [c.path for c in downloads] == [
+        f"/rest/api/content/{page.id}/child/attachment/{_env_id(site)}/download"
+    ]
+
+
+def _env_id(site) -> str:  # type: ignore[no-untyped-def]
+    return next(c.id for c in site.contents.values() if c.title == "prod.env")
 
 
 def test_a_key_split_by_markup_is_found_whole(cloud: Cloud) -> None:
@@ -122,13 +130,15 @@ def test_data_center_with_a_personal_access_token(data_center: Cloud) -> None:
     space = site.add_space("DC", "Data Center space")
     page = site.add_page(space, "Setup", f"<p>{key(17)}</p>", carol)
     site.add_comment(page, f"<p>{key(18)}</p>", carol)
+    site.add_attachment(page, "settings.json", f'{{"key": "{key(19)}"}}'.encode(), carol)
     source = data_center.source(
         data_center.config(user="", token="", pat="stand-in-personal-access-token"), page_size=1
     )
 
     found = found_keys(read_all(source))
 
-    assert set(found) == {key(17), key(18)}
+    assert set(found) == {key(17), key(18), key(19)}
+    assert data_center.standin.calls_to(r"^/download/attachments/")  # Data Center's download link
     document = found[key(17)][0]
     assert document.author == carol.username
     assert document.author_email == "carol@example.com"  # from /rest/api/user?username=

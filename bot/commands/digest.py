@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--week",
-        type=date.fromisoformat,
+        type=_day,
         metavar="YYYY-MM-DD",
         help="a day of the week to report on (default: the last complete week)",
     )
@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="with --post: post even if the week was posted"
     )
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-10-19, got {text!r}") from None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -308,3 +308,29 @@ def test_run_without_slack_scans_the_samples(tmp_path: Path, env: dict[str, str]
     expected = len(placeholders())
     assert f"Found {expected} secrets at {expected} places" in result.stdout
     assert (tmp_path / "data" / "samples" / "slack-export" / "channels.json").is_file()
+
+
+def test_store_records_each_secret_once(
+    leaky: tuple[Path, dict[str, str]], env: dict[str, str], database_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    from bot.store import models
+    from bot.store.db import Database
+
+    root, _ = leaky
+    env = {**env, "DATABASE_URL": database_url}
+    first = cli(str(root), "--store", "--format", "jsonl", env=env)
+    assert first.returncode == 1, first.stderr
+    again = cli(str(root), "--store", "--format", "jsonl", env=env)
+    assert again.returncode == 1, again.stderr
+    printed = {json.loads(line)["fingerprint"] for line in first.stdout.splitlines()}
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            stored = set(session.scalars(sa.select(models.Secret.fingerprint)))
+            occurrences = session.scalar(sa.select(sa.func.count()).select_from(models.Occurrence))
+    finally:
+        db.dispose()
+    assert stored == printed
+    assert occurrences == 2  # the second scan found the same two places: nothing new

@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.pipeline_bench                      # 200,000 documents, SQLite
     .venv/bin/python -m bench.pipeline_bench --documents 1000000  # the long run, RSS sampled
     .venv/bin/python -m bench.pipeline_bench --database postgresql+psycopg://postgres@127.0.0.1/test
+        (creates a scratch database on that server and drops it afterwards)
 
 Documents are Slack-like messages of 80-200 characters; 1 in 100 holds a fake key (from a pool
 of 2,000 distinct keys, so keys also come back in new places). They are ingested the way a poll
@@ -20,11 +21,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from bot.detection.engine import Detector
 from bot.detection.fakes import fake_secret
@@ -112,10 +115,30 @@ def through_pipeline(
     return timing, end_to_end, total, samples
 
 
+@contextmanager
+def scratch_database(server: str | None, tmp: str) -> Iterator[str]:
+    """A fresh SQLite file, or a fresh database on the given PostgreSQL server, dropped after."""
+    if server is None:
+        yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    url = make_url(server)
+    name = f"leakwatch_bench_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=200_000)
-    parser.add_argument("--database", help="a database URL; default: a fresh SQLite file")
+    parser.add_argument("--database", help="a PostgreSQL server URL (a scratch database is "
+                        "created on it and dropped); default: a fresh SQLite file")  # fmt: skip
     parser.add_argument("--batch", type=int, default=5000, help="documents per transaction")
     parser.add_argument("--sample", type=int, default=100_000, help="RSS every N documents")
     parser.add_argument("--keys", type=int, default=2000, help="distinct fake keys in the pool")
@@ -125,15 +148,9 @@ def main() -> None:
     detector = Detector.default(Fingerprinter(b"bench fingerprint key"))
     scan = detector_only(detector, min(args.documents, 100_000), keys)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database or f"sqlite:///{Path(tmp) / 'bench.db'}"
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.database, tmp) as url:
         db = Database(url)
         db.upgrade()
-        if db.url.get_backend_name() == "postgresql":  # a shared server: start from empty tables
-            with db.session() as session:
-                session.execute(sa.text(
-                    "TRUNCATE secrets, occurrences, notifications, audit_events, cursors"
-                ))  # fmt: skip
         timing, end_to_end, result, samples = through_pipeline(
             db, detector, args.documents, keys, args.batch, args.sample
         )

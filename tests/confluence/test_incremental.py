@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.polling import poll_source
 from bot.store.db import Database
 from bot.store.models import Notification, Occurrence
+from connectors.confluence import ConfluenceCursor
 from tests.confluence.conftest import Cloud, detector, found_keys, key, read_all
 
 
@@ -106,3 +110,34 @@ def test_server_clock_skew_loses_nothing(cloud: Cloud) -> None:
         cloud.site.edit(page, f"<p>{key(20 + seed)}</p>", cloud.admin)
         assert set(found_keys(read_all(source, cursors))) == {key(20 + seed)}, skew
         assert found_keys(read_all(source, cursors)) == {}, skew  # and nothing twice
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.none(),
+        st.text(max_size=80),
+        st.builds(
+            json.dumps,
+            st.dictionaries(
+                st.text(max_size=8),
+                st.one_of(
+                    st.none(),
+                    st.text(max_size=30),
+                    st.integers(),
+                    st.dictionaries(st.text(max_size=5), st.text(max_size=30)),
+                ),
+                max_size=4,
+            ),
+        ),
+    )
+)
+def test_any_stored_cursor_parses_or_starts_over(value: str | None) -> None:
+    cursor = ConfluenceCursor.parse(value)
+    assert isinstance(str(cursor), str)
+    assert str(ConfluenceCursor.parse(str(cursor))) == str(cursor)
+
+
+def test_an_unreadable_cursor_reads_the_space_again(cloud: Cloud) -> None:
+    cloud.site.add_page(cloud.site.add_space("ENG"), "A", f"<p>{key(30)}</p>", cloud.admin)
+    assert set(found_keys(read_all(cloud.source(), {"ENG": "{not json"}))) == {key(30)}

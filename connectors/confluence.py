@@ -24,7 +24,9 @@ Each search hit becomes documents:
                       these documents. A backfill reads up to `history_max_versions` versions
                       of a page; later polls read only the versions made since the last poll.
     comment           its body (footer or inline)
-    attachment        the file, when it is text-like and under the size cap
+    attachment        the file, when it is text-like and under the size cap (Cloud: through
+                      /rest/api/content/{page}/child/attachment/{id}/download; Data Center:
+                      the attachment's `_links.download`)
 
 Storage XHTML becomes the text a person sees (connectors/storage_xhtml.py). Authors are account
 ids (Cloud) or usernames (Data Center), with the email address where the profile shows it.
@@ -38,6 +40,10 @@ and length.
 Errors: 401/403 -> SourceAuthError naming the settings to fix; 429 past patience or a dropped
 connection -> TransientSourceError; any other failure of one space -> UnitError; a page that
 answers 404 (deleted since the search) is skipped and recorded in `skipped`.
+
+Exposure: a space that answers an anonymous request is `is_anonymous` (asked once per space, as a
+visitor who is not logged in); a page with read restrictions is not `is_public`, nor is a
+personal space; `extra` carries `space_type`, `restricted`, `content_type` and `version`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ users. As another user everything runs as that user.
 from __future__ import annotations
 
 import datetime
+import grp
 import imaplib
 import ipaddress
 import os
@@ -76,7 +77,7 @@ class DovecotServer:
         self.root.chmod(0o755)  # mail processes run as another user and must reach mail/
         for name in ("run", "state", "mail"):
             (self.root / name).mkdir(exist_ok=True)
-        mail_uid, mail_gid, login_user, internal_user = _identities()
+        mail_uid, mail_gid, login_user, internal_user, internal_group = _identities()
         os.chown(self.root / "mail", mail_uid, mail_gid)
         self._accounts = [Account(f"user{n}", secrets.token_urlsafe(12)) for n in range(USERS)]
         (self.root / "users").write_text(
@@ -95,6 +96,7 @@ class DovecotServer:
                 first_gid=min(mail_gid, 500) or 1,
                 login_user=login_user,
                 internal_user=internal_user,
+                internal_group=internal_group,
             )
         )
         self.process = subprocess.Popen(
@@ -189,17 +191,21 @@ def _quoted(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _identities() -> tuple[int, int, str, str]:
-    """(mail uid, mail gid, login user, internal user) for the current process."""
+def _identities() -> tuple[int, int, str, str, str]:
+    """(mail uid, mail gid, login user, internal user, internal group) for this process."""
     if os.geteuid() != 0:
         me = pwd.getpwuid(os.geteuid())
-        return me.pw_uid, me.pw_gid, me.pw_name, me.pw_name
+        group = grp.getgrgid(me.pw_gid).gr_name
+        return me.pw_uid, me.pw_gid, me.pw_name, me.pw_name, group
     owner = _user("mail") or _user("nobody")
     if owner is None:
         raise RuntimeError("no unprivileged user (mail or nobody) to own the test mail")
     login = "dovenull" if _user("dovenull") else owner.pw_name
-    internal = "dovecot" if _user("dovecot") else owner.pw_name
-    return owner.pw_uid, owner.pw_gid, login, internal
+    internal = _user("dovecot") or owner
+    return (
+        owner.pw_uid, owner.pw_gid, login, internal.pw_name,
+        grp.getgrgid(internal.pw_gid).gr_name,
+    )  # fmt: skip
 
 
 def _user(name: str) -> pwd.struct_passwd | None:
@@ -267,6 +273,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 default_login_user = {login_user}
 default_internal_user = {internal_user}
+default_internal_group = {internal_group}
 first_valid_uid = {first_uid}
 first_valid_gid = {first_gid}
 ssl = yes
@@ -289,6 +296,7 @@ userdb {{
   default_fields = uid={uid} gid={gid} home={root}/mail/%u
 }}
 service imap-login {{
+  chroot =
   inet_listener imap {{
     address = 127.0.0.1
     port = {port}

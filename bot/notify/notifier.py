@@ -255,7 +255,9 @@ class Notifier:
         row = session.get(Notification, row_id)
         assert row is not None
         secret = row.secret
-        first = self._first_sent_at(session, secret.id) or secret.first_seen
+        first = secret.first_seen
+        if row.kind in ("reminder", "escalation"):  # how long the poster has known
+            first = self._first_sent_at(session, secret.id) or first
         return _Job(
             id=row.id,
             kind=row.kind,

@@ -97,10 +97,8 @@ SEARCH_EXPAND = ",".join(
         "restrictions.read.restrictions.group",
     )
 )
-CONTENT_EXPAND = (
-    "body.storage,version,space,container,"
-    "restrictions.read.restrictions.user,restrictions.read.restrictions.group"
-)
+RESTRICTIONS_EXPAND = "restrictions.read.restrictions.user,restrictions.read.restrictions.group"
+CONTENT_EXPAND = f"body.storage,version,space,container,{RESTRICTIONS_EXPAND}"
 TEXT_MEDIA_TYPES = frozenset(
     {
         "application/json", "application/xml", "application/yaml", "application/x-yaml",
@@ -250,6 +248,7 @@ class ConfluenceSource:
         self._listed_at: datetime | None = None
         self._missing: set[str] = set()
         self._emails: dict[str, str | None] = {}
+        self._restricted: dict[str, bool] = {}  # page id -> has read restrictions, this poll
 
     # -- the Source protocol
 
@@ -280,6 +279,7 @@ class ConfluenceSource:
         if unit.id in self._missing:
             raise UnitError(unit.id, "space not found, or this account cannot read it")
         state = ConfluenceCursor.parse(cursor)
+        self._restricted.clear()  # restrictions can change between polls
         window_start = state.modified - self.overlap if state.modified else None
         keep = self.overlap * 2
         stored = cursor
@@ -504,7 +504,7 @@ class ConfluenceSource:
             "comment": f"Comment on {page_title}",
             "attachment": f"{content.get('title', '')} (attached to {page_title})",
         }.get(kind, str(content.get("title", "")))
-        restricted = _is_restricted(content)
+        restricted = self._is_restricted(unit, content, str(container.get("id") or ""))
         anonymous = self._is_anonymous(space)
         extra = {
             "content_type": kind,
@@ -536,6 +536,19 @@ class ConfluenceSource:
             ),
             extra=extra,
         )
+
+    def _is_restricted(self, unit: Unit, content: JSON, page_id: str) -> bool:
+        """Read restrictions of the page itself, or of the page a comment or file belongs to."""
+        if str(content.get("type")) in ("page", "blogpost"):
+            restricted = _is_restricted(content)
+            self._restricted[str(content.get("id", ""))] = restricted
+            return restricted
+        if not page_id:
+            return _is_restricted(content)
+        if page_id not in self._restricted:
+            page = self._fetch(unit, page_id, expand=RESTRICTIONS_EXPAND)
+            self._restricted[page_id] = page is not None and _is_restricted(page)
+        return self._restricted[page_id]
 
     def _history_link(self, content_id: str, version: int) -> str:
         return f"{self.url}/pages/viewpage.action?pageId={quote(content_id)}&pageVersion={version}"

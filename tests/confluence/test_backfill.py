@@ -81,14 +81,19 @@ def test_exposure_anonymous_personal_and_restricted(cloud: Cloud) -> None:
     personal = site.add_space("", personal_of=bob)
     site.add_page(public, "Open", f"<p>{key(10)}</p>", bob)
     site.add_page(team, "Normal", f"<p>{key(11)}</p>", bob)
-    site.add_page(team, "Locked", f"<p>{key(12)}</p>", bob, restricted_to=(bob, cloud.admin))
+    locked = site.add_page(
+        team, "Locked", f"<p>{key(12)}</p>", bob, restricted_to=(bob, cloud.admin)
+    )
+    site.add_comment(locked, f"<p>{key(24)}</p>", bob)
     site.add_page(personal, "Scratch", f"<p>{key(13)}</p>", bob)
 
     found = {k: docs[0] for k, docs in found_keys(read_all(cloud.source())).items()}
 
     assert found[key(10)].exposure.is_anonymous and found[key(10)].exposure.is_public
     assert not found[key(11)].exposure.is_anonymous and found[key(11)].exposure.is_public
-    assert found[key(12)].extra["restricted"] == "true" and not found[key(12)].exposure.is_public
+    for locked_key in (key(12), key(24)):  # the page, and a comment on it
+        assert found[locked_key].extra["restricted"] == "true"
+        assert not found[locked_key].exposure.is_public
     assert found[key(13)].extra["space_type"] == "personal"
     assert found[key(13)].unit == "~" + bob.account_id
     assert not found[key(13)].exposure.is_public

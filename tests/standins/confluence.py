@@ -963,7 +963,8 @@ class _Api:
                 [self.content_json(content.container, set())] if content.container else []
             )
         if "restrictions" in expand:
-            readers = content.page.restricted_to
+            # a comment or attachment carries no restrictions of its own; its page's apply
+            readers = content.restricted_to
             data["restrictions"] = {
                 "read": {
                     "operation": "read",

@@ -11,10 +11,14 @@ engine and `apply(secret)` for fakes.py, which rewrites the tail of a fake so th
   none. https://gitlab.com/gitlab-org/gitlab/-/merge_requests/169322
 - Atlassian `ATATT3…`: the last 8 characters are the CRC32 of everything before them, uppercase
   hex (recomputed on public samples; see reference/credentials.md).
+- HTTP Basic credentials are not a checksum but a structure: base64 of `user:password`
+  (RFC 7617). A random base64 word after "basic" is not credentials.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import string
 import zlib
@@ -80,6 +84,20 @@ def _atlassian_apply(secret: str) -> str:
     return secret[:-8] + f"{_crc32(secret[:-8]):08X}"
 
 
+def _basic_valid(secret: str) -> bool:
+    try:
+        decoded = base64.b64decode(secret + "=" * (-len(secret) % 4), validate=True)
+        text = decoded.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    user, colon, password = text.partition(":")
+    return bool(colon and user and password and text.isprintable())
+
+
+def _basic_apply(secret: str) -> str:
+    return base64.b64encode(secret.encode("utf-8")).decode("ascii")
+
+
 @dataclass(frozen=True)
 class Checksum:
     name: str
@@ -94,5 +112,6 @@ CHECKSUMS: dict[str, Checksum] = {
         Checksum("npm_crc32", _github_valid, _github_apply),
         Checksum("gitlab_routable", _gitlab_valid, _gitlab_apply),
         Checksum("atlassian_crc32", _atlassian_valid, _atlassian_apply),
+        Checksum("basic_credentials", _basic_valid, _basic_apply),
     )
 }

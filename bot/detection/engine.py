@@ -26,6 +26,7 @@ from bot.detection.types import Match, Severity
 Engine = Literal["auto", "hyperscan", "re2"]
 KEPT = "kept"
 _BEFORE = 64  # characters before a candidate that filters may look at
+_TRUNCATION_MARKS = (b"...", "…".encode(), b"\\u2026")  # the last as JSON writes "…"
 # At most this many hits per rule in each 64 KiB of input. Real text holds a few keys per page;
 # a flood of overlapping look-alikes (eyJa.eyJb.eyJc… run on for megabytes) is hostile input.
 _BLOCK_BITS = 16
@@ -196,6 +197,8 @@ class Detector:
         reason = first_reason(secret, rule, before)
         if reason is not None:
             return reason
+        if data[end : end + 6].startswith(_TRUNCATION_MARKS):
+            return "is_masked_or_truncated"  # the first half of a key, cut short in a message
         if rule.checksum is not None and not CHECKSUMS[rule.checksum].is_valid(secret):
             return "has_bad_checksum"
         if rule.near is not None:

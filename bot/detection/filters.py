@@ -148,13 +148,24 @@ def is_hash(secret: str, rule: Rule, before: str) -> bool:
 
 
 _DIGEST_LABEL = re.compile(
-    r"(?i:md5|sha-?\d*|hash|digest|checksum|commit|etag|fingerprint)\W{0,3}$"
+    r"(?i:md5(?:sum)?|sha-?\d*(?:sum)?|hash|digest|checksum|commit|etag|fingerprint)\W{0,3}$"
 )
 
 
 def is_labelled_digest(secret: str, rule: Rule, before: str) -> bool:
     """A value introduced as a digest ("md5 …", "sha256: …", "commit …") is not a key."""
     return _DIGEST_LABEL.search(before[-20:]) is not None
+
+
+_ID_LABEL = re.compile(
+    r"(?i:client|tenant|request|trace|span|user|org|account|project|session|device|app)"
+    r"[_ -]?id\W{0,3}$"
+)
+
+
+def is_labelled_identifier(secret: str, rule: Rule, before: str) -> bool:
+    """A value introduced as an id ("client_id: …", "trace id …"): it names, it does not unlock."""
+    return _ID_LABEL.search(before[-24:]) is not None
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_.\-]*(?:\(\)?)?$")
@@ -200,6 +211,7 @@ GENERIC: tuple[Filter, ...] = (
     is_uuid,
     is_hash,
     is_labelled_digest,
+    is_labelled_identifier,
     is_code_reference,
     is_file_path,
 )

@@ -32,6 +32,8 @@ _MACROS = {
     "%B%": f"[^{_TOKEN_CHARS}]",
     "%E%": f"(?:[^{_TOKEN_CHARS}]|$)",
     "%NEAR%": r"[^\n]{0,80}?(?:\n[^\n]{0,16}?){0,2}",
+    "%ASSIGN%": r"""(?:["']?[ \t]{0,3}(?:=|:|=>|:=)[ \t]{0,3}["']?"""
+    r"|[ \t]{1,3}(?:[A-Za-z][A-Za-z-]{0,19}[ \t]{1,3}){0,4}?(?:is|was)[ \t]{1,3}[\"']?)",
 }
 
 
@@ -121,6 +123,8 @@ def _rule(record: Any) -> Rule:
     pattern = field("pattern", str)
     if pattern.startswith("%B%"):
         pattern = _LEADING_B + pattern[3:]
+    if pattern.startswith("%W%"):
+        pattern = "(?:^|[^A-Za-z])" + pattern[3:]
     for macro, expansion in _MACROS.items():
         pattern = pattern.replace(macro, expansion)
     width = _check_pattern(rule_id, pattern)

@@ -141,3 +141,19 @@ def test_table_masks_sorts_by_severity_and_summarises() -> None:
 
 def test_table_when_nothing_is_found() -> None:
     assert render("table", []).startswith("No secrets found (2 files, 2.0 kB")
+
+
+def test_progress_bar_waits_then_draws_and_clears() -> None:
+    from bot.output import ProgressBar
+
+    now = [0.0]
+    stream = io.StringIO()
+    bar = ProgressBar(stream, total=4_000_000, delay=1.0, clock=lambda: now[0])
+    bar.advance(1_000_000)
+    assert stream.getvalue() == ""  # a short scan never shows a bar
+    now[0] = 2.0
+    bar.advance(1_000_000)
+    drawn = stream.getvalue()
+    assert drawn.startswith("\r[") and " 50%" in drawn and "2.0 MB of 4.0 MB" in drawn
+    bar.finish()
+    assert stream.getvalue().endswith("\r")

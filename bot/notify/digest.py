@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, NamedTuple
@@ -68,7 +68,7 @@ AGE_BUCKETS: Final[tuple[tuple[str, timedelta | None], ...]] = (
 )
 RISKIEST_COUNT: Final = 5
 PLACES_COUNT: Final = 5
-BREAKDOWN_ROWS: Final = 10  # per table; the rest are summed into "other"
+BREAKDOWN_ROWS: Final = 10  # rows per table; the rest are summed into one "N more" row
 # Audit actions that set a status (bot/store/queries.set_status; the pipeline's suppressions).
 STATUS_ACTIONS: Final = {
     "status:rotated": "rotated",
@@ -521,7 +521,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _table_mrkdwn(title: str, rows: Sequence[Breakdown], label: Any) -> str:
+def _table_mrkdwn(title: str, rows: Sequence[Breakdown], label: Callable[[str], str]) -> str:
     if not rows:
         return f"*{title}*\nnothing this week"
     lines = [f"*{title}*  (new / open)"]

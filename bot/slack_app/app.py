@@ -77,6 +77,10 @@ def build_app(
     from bot.slack_app import events
 
     events.register(app, services)
+    from bot.slack_app import actions, commands
+
+    backfill = commands.make_backfill(db, services.source, detector, notifier)
+    actions.register(app, db, settings, backfill=backfill)  # buttons, modals, Home, /leakwatch
 
     @app.error
     def log_error(error: Exception, body: dict[str, Any]) -> None:

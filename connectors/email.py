@@ -27,7 +27,7 @@ import logging
 import os
 import re
 import ssl
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
@@ -312,6 +312,14 @@ class ImapConfig(Protocol):
     def attachment_max_bytes(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    uid: int
+    raw: bytes
+    internal_date: datetime | None
+    size: int | None  # the whole mail's size; more than len(raw) when it was cut at the cap
+
+
 @dataclass(frozen=True)
 class ImapCursor:
     """Where a folder was read up to: "uidvalidity:uid"."""
@@ -382,18 +390,22 @@ class ImapSource:
         skipped_to: int | None = None  # a trailing unreadable mail must still move the cursor
         for start in range(0, len(uids), self.batch_size):
             batch = uids[start : start + self.batch_size]
-            for uid, raw, internal in self._fetch(connection, folder, batch):
+            for fetched in self._fetch(connection, folder, batch):
+                uid = fetched.uid
                 next_cursor = str(ImapCursor(validity, uid))
+                facts = {"uid": str(uid), "uidvalidity": str(validity)}
+                if fetched.size is not None and fetched.size > len(fetched.raw):
+                    facts["truncated"] = f"first {len(fetched.raw)} of {fetched.size} bytes read"
                 try:
                     document = document_from_bytes(
-                        raw,
+                        fetched.raw,
                         unit=folder,
                         unit_name=folder,
                         company_domains=self.company_domains,
                         attachment_max_bytes=self.config.attachment_max_bytes,
                         permalink=self.permalink(folder, validity, uid),
-                        received_at=internal,
-                        extra={"uid": str(uid), "uidvalidity": str(validity)},
+                        received_at=fetched.internal_date,
+                        extra=facts,
                     )
                 except MalformedMessage as error:
                     _record(self.problems, Problem(folder, f"uid {uid}", str(error)))
@@ -543,31 +555,36 @@ class ImapSource:
         found = {int(word) for line in data if line for word in line.split() if word.isdigit()}
         return sorted(uid for uid in found if uid > last_uid)
 
-    def _fetch(
-        self, connection: imaplib.IMAP4, folder: str, uids: list[int]
-    ) -> Iterable[tuple[int, bytes, datetime | None]]:
+    def _fetch(self, connection: imaplib.IMAP4, folder: str, uids: list[int]) -> list[_Fetched]:
         # BODY.PEEK never sets \Seen; the partial range caps a giant mail's bytes.
-        items = f"(UID INTERNALDATE BODY.PEEK[]<0.{self.message_max_bytes}>)"
+        items = f"(UID RFC822.SIZE INTERNALDATE BODY.PEEK[]<0.{self.message_max_bytes}>)"
         typ, data = self._call(
             connection, folder, lambda: connection.uid("FETCH", _uid_set(uids), items)
         )
         if typ != "OK":
             raise UnitError(folder, f"UID FETCH failed: {_text(data)}")
-        messages = []
+        wanted = set(uids)
+        messages: list[_Fetched] = []
         for index, entry in enumerate(data):
             if not isinstance(entry, tuple) or len(entry) < 2:
                 continue
             head = entry[0]
-            uid_match = _UID.search(head)
-            if uid_match is None and index + 1 < len(data):
-                tail = data[index + 1]
-                uid_match = _UID.search(tail if isinstance(tail, bytes) else b"")
-            if uid_match is None:
+            # Items may come in any order, some after the literal (in the next element).
+            tail = data[index + 1] if index + 1 < len(data) else b""
+            context = head + b" " + (tail if isinstance(tail, bytes) else b"")
+            uid_match = _UID.search(context)
+            if uid_match is None or int(uid_match[1]) not in wanted:
                 continue
-            uid = int(uid_match[1])
-            if uid in uids:
-                messages.append((uid, entry[1], _internaldate(head)))
-        messages.sort(key=lambda item: item[0])
+            size_match = _SIZE.search(context)
+            messages.append(
+                _Fetched(
+                    uid=int(uid_match[1]),
+                    raw=entry[1],
+                    internal_date=_internaldate(context),
+                    size=int(size_match[1]) if size_match else None,
+                )
+            )
+        messages.sort(key=lambda fetched: fetched.uid)
         return messages
 
     def _call(self, connection: imaplib.IMAP4, what: str, command):  # type: ignore[no-untyped-def]
@@ -589,6 +606,7 @@ class ImapSource:
 
 
 _UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _LIST_LINE = re.compile(rb'\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>.+)$')
 

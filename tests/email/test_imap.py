@@ -320,3 +320,17 @@ def test_an_unreadable_last_mail_is_not_fetched_again(
         again, _ = poll(source, "INBOX", cursor)
     assert again == []
     assert len(source.problems) == 1
+
+
+def test_a_giant_mail_is_read_up_to_the_cap_and_marked_truncated(
+    mailbox: imaplib.IMAP4, imap_settings: ImapSettingsFactory
+) -> None:
+    key = fake_key(60)
+    filler = "".join(f"line {n} of a long log\r\n" for n in range(3000))
+    raw = mail(1, key).replace(b"mail number 1", b"mail number 1\r\n" + filler.encode())
+    append(mailbox, "INBOX", raw)
+    with ImapSource(imap_settings(), message_max_bytes=4096) as source:
+        [document], _ = poll(source, "INBOX", None)
+    assert "line 10 of a long log" in document.text
+    assert key not in document.text  # it sits past the first 4096 bytes
+    assert document.extra["truncated"] == f"first 4096 of {len(raw)} bytes read"

@@ -7,8 +7,9 @@ reader of workspace exports.
             ...                                       # commit, then store `cursor`
     source.message_documents(channel_id, message)     # an Events API message -> Documents
 
-Units are conversations: public channels (joined first when `join_public_channels` is set),
-private channels and group DMs the bot was invited to. Archived channels are left out.
+Units are conversations: public channels (joined first when `join_public_channels` is set) and
+private channels the bot was invited to (scopes channels:read, groups:read and their :history;
+group DMs would need mpim:read, which app.yaml does not ask for). Archived channels are left out.
 
 Documents: one per message (text and `blocks` rich text, Slack markup turned into what a person
 reads), one per text-like file or snippet under `file_max_bytes`. Item ids are "C123:ts" and
@@ -35,6 +36,7 @@ warning.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import json
 import logging
@@ -122,9 +124,11 @@ def mrkdwn_to_text(text: str, names: Mapping[str, str] | None = None) -> str:
     if not text:
         return ""
     names = names or {}
-    text = _ANGLE.sub(lambda m: _angle(m.group(1), names), text)
-    text = _FENCE.sub(lambda m: m.group(1), text)
-    text = _INLINE_CODE.sub(lambda m: m.group(1), text)
+    if "<" in text:
+        text = _ANGLE.sub(lambda m: _angle(m.group(1), names), text)
+    if "`" in text:
+        text = _FENCE.sub(lambda m: m.group(1), text)
+        text = _INLINE_CODE.sub(lambda m: m.group(1), text)
     return html.unescape(text) if "&" in text else text
 
 
@@ -145,7 +149,7 @@ def _angle(inner: str, names: Mapping[str, str]) -> str:
         return "@" + command.split("^")[0]
     if not label:
         return target.removeprefix("mailto:")
-    bare = re.sub(r"^(https?://|mailto:)", "", target).rstrip("/")
+    bare = target.split("://", 1)[-1].removeprefix("mailto:").rstrip("/")
     if bare in (label, label.rstrip("/")):
         return label
     return f"{label} ({target})"
@@ -236,7 +240,7 @@ def _squash(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class ChannelFacts:
+class ChannelFacts:  # not slotted: `exposure` is cached on the instance
     """What the Documents of one conversation share."""
 
     id: str
@@ -252,7 +256,7 @@ class ChannelFacts:
     def unit_name(self) -> str:
         return self.name if self.is_im or not self.name else "#" + self.name
 
-    @property
+    @functools.cached_property
     def exposure(self) -> Exposure:
         return Exposure(audience=self.members, is_public=not self.is_private and not self.is_im,
                         is_external=self.is_external)
@@ -473,7 +477,7 @@ class SlackSource:
         cursor: str | None = None
         while True:
             page = self._call("conversations.list", None, self.web.conversations_list,
-                              types="public_channel,private_channel,mpim",
+                              types="public_channel,private_channel",
                               exclude_archived=True, limit=200, cursor=cursor)
             for raw in page.get("channels") or []:
                 facts = ChannelFacts.from_api(raw)

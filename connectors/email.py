@@ -11,6 +11,11 @@ BODY.PEEK[], which leaves \\Seen unset. The cursor of a folder is "uidvalidity:u
 UIDVALIDITY (the folder was recreated, the server rebuilt) rescans it, and since the item id is
 the Message-ID, mail seen before is the same occurrence and is not alerted twice.
 
+Connections use implicit TLS (IMAP_SECURITY=ssl) or STARTTLS, verified against the system's
+CAs (or SSL_CERT_FILE, or an `ssl_context`); plain IMAP only to a loopback address or with
+IMAP_ALLOW_PLAIN. One connection is kept between polls and reopened when the server closed it.
+A folder list of "*" reads every selectable folder.
+
 Errors (see connectors/base.py): a refused login is `SourceAuthError`, a connection that fails
 or drops mid-fetch is `TransientSourceError` (the next poll resumes from the committed cursor),
 a folder that cannot be opened is `UnitError`. A mail that cannot be parsed is recorded in

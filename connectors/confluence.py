@@ -62,7 +62,7 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
 from atlassian import Confluence
@@ -87,6 +87,7 @@ T = TypeVar("T")
 JSON = dict[str, Any]
 
 CONTENT_TYPES = ("page", "blogpost", "comment", "attachment")
+SEARCH_REREAD = 5  # results re-read at each offset page boundary (see ConfluenceSource._pages)
 SEARCH_EXPAND = ",".join(
     f"content.{part}"
     for part in (
@@ -284,14 +285,19 @@ class ConfluenceSource:
         keep = self.overlap * 2
         stored = cursor
         try:
-            for hit in self._pages(lambda: self._search(unit.id, window_start), what="search"):
+            hits = self._pages(
+                lambda: self._search(unit.id, window_start), what="search", reread=SEARCH_REREAD
+            )
+            done: set[str] = set()  # read in this call, overlap of offset pages included
+            for hit in hits:
                 content = hit.get("content") or {}
                 key, modified = _seen_key(hit)
                 if key is None or modified is None:
                     continue
-                if key in state.seen:
+                if key in state.seen or key in done:
                     self.stats.skipped_seen += 1
                     continue
+                done.add(key)
                 documents = list(self._documents_of(unit, content, window_start, state.seen))
                 state.add(key, modified, keep)
                 new_cursor = str(state)
@@ -326,8 +332,13 @@ class ConfluenceSource:
         )
         return page
 
-    def _pages(self, first: Callable[[], JSON], *, what: str) -> Iterator[JSON]:
-        """Every result of a paged v1 listing, following `_links.next` against our base URL."""
+    def _pages(self, first: Callable[[], JSON], *, what: str, reread: int = 0) -> Iterator[JSON]:
+        """Every result of a paged v1 listing, following `_links.next` against our base URL.
+
+        With `reread`, an offset-paged listing (`start=`, Data Center) starts each next page
+        that many results early: a change elsewhere during the read shifts later results back,
+        and the overlap keeps the one at the page boundary from being skipped.
+        """
         page = first()
         while True:
             yield from page.get("results", [])
@@ -336,6 +347,8 @@ class ConfluenceSource:
             if not next_link or not page.get("results"):
                 return
             url = self._absolute(str(next_link), str(links.get("context") or ""))
+            if reread:
+                url = _start_earlier(url, reread, after=int(page.get("start") or 0))
             page = self._call(lambda u=url: self.client.get(u, absolute=True), what)  # type: ignore[misc]
 
     def _absolute(self, link: str, context: str) -> str:
@@ -786,6 +799,17 @@ def _seen_key(hit: Mapping[str, Any]) -> tuple[str | None, datetime | None]:
     if version is None:  # without a version number the modification time tells edits apart
         version = _iso(modified) if modified else "?"
     return f"{content_id}@{version}", modified
+
+
+def _start_earlier(url: str, by: int, *, after: int) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    values = dict(query)
+    if "start" not in values or "cursor" in values or not values["start"].isdigit():
+        return url
+    start = max(int(values["start"]) - by, after + 1)
+    query = [(name, str(start) if name == "start" else value) for name, value in query]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _cql_string(value: str) -> str:

@@ -153,3 +153,28 @@ def test_data_center_with_a_personal_access_token(data_center: Cloud) -> None:
     assert any(
         "start" in call.params for call in data_center.standin.calls_to(r"^/rest/api/search$")
     )
+
+
+def test_an_edit_during_an_offset_paged_backfill_skips_nothing(data_center: Cloud) -> None:
+    """Data Center pages search results by offset; an edit moves a page to the end of the
+    lastmodified order and shifts the rest, so the next page overlaps the previous one."""
+    site = data_center.site
+    space = site.add_space("DC")
+    pages = [
+        site.add_page(space, f"P{n}", f"<p>{key(200 + n)}</p>", data_center.admin)
+        for n in range(12)
+    ]
+    edited: list[bool] = []
+
+    def edit_once(path: str, params: dict[str, str]) -> None:
+        if path == "/rest/api/search" and params.get("start", "0") != "0" and not edited:
+            edited.append(True)
+            site.edit(pages[0], f"<p>{key(200)} edited</p>", data_center.admin)
+
+    data_center.standin.before_request = edit_once
+    config = data_center.config(user="", token="", pat="stand-in-personal-access-token")
+
+    found = found_keys(read_all(data_center.source(config, page_size=5)))
+
+    assert edited
+    assert set(found) == {key(200 + n) for n in range(12)}

@@ -535,6 +535,9 @@ class ConfluenceStandin:
             ("/wiki" if site.cloud else "") if context_path is None else context_path
         )
         self.calls: list[Call] = []
+        # called with (path, params) before each request is answered: a test can change the
+        # site between two pages of a listing, as other users do on a live site
+        self.before_request: Callable[[str, dict[str, str]], None] | None = None
         self._failures: list[_Failure] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
@@ -652,6 +655,8 @@ def _handler_class(standin: ConfluenceStandin) -> type[BaseHTTPRequestHandler]:
                         raise _HttpError(404, "not under the context path")
                     path = path[len(standin.context_path) :]
                 user, auth_kind = self._authenticate()
+                if standin.before_request is not None:
+                    standin.before_request(path, params)
                 failure = standin._take_failure(path)
                 if failure is not None:
                     retry = {"Retry-After": failure.retry_after} if failure.retry_after else {}

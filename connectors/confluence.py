@@ -8,7 +8,9 @@ incrementally with CQL on `lastmodified`:
 
 CQL date literals are read in the searching user's time zone at minute resolution
 (developer.atlassian.com/cloud/confluence/cql-fields), and the REST API does not reliably say
-which zone that is, so the window is written relative to the server's own clock with `now()`.
+which zone that is, so the window is written relative to the server's own clock with `now()`
+(increments "(+/-)nn(y|M|w|d|h|m)", m being minutes; developer.atlassian.com/cloud/confluence/
+cql-functions).
 The window reaches `overlap` before the newest change already read, which absorbs minute
 rounding, clock skew and search-index lag. Everything read inside that margin is remembered in
 the cursor by "content id @ version", so a re-read costs no fetch and an idle space costs one

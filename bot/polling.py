@@ -17,6 +17,7 @@ Error texts are redacted (bot.logs.redact) before they are stored, logged or rep
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,7 +39,10 @@ from connectors.base import (
 
 log = logging.getLogger(__name__)
 
-POLL_BATCH_DOCUMENTS: Final = 500
+POLL_BATCH_DOCUMENTS: Final = 1000
+# A slow source (Slack outside the Marketplace: 15 messages a minute) must not hold a found key
+# back until a batch fills up: a batch is also committed once it is this old.
+POLL_BATCH_SECONDS: Final = 5.0
 
 
 class PollAborted(Exception):
@@ -80,8 +84,12 @@ def poll_source(
     workspace: str = "",
     now: datetime | None = None,
     batch_size: int = POLL_BATCH_DOCUMENTS,
+    batch_seconds: float = POLL_BATCH_SECONDS,
 ) -> PollReport:
-    """Read every unit of `source` once from its cursor; see the module docstring."""
+    """Read every unit of `source` once from its cursor; see the module docstring.
+
+    A batch is committed when it holds `batch_size` documents or is `batch_seconds` old.
+    """
     report = PollReport(source=source.kind)
     try:
         units = list(source.units())
@@ -93,7 +101,9 @@ def poll_source(
         return report
     for unit in units:
         try:
-            _poll_unit(db, source, unit, detector, workspace, now, batch_size, report)
+            _poll_unit(
+                db, source, unit, detector, workspace, now, (batch_size, batch_seconds), report
+            )
         except UnitError as error:
             reason = redact(error.reason)
             _record_failure(db, source.kind, unit, workspace, reason, now)
@@ -127,21 +137,24 @@ def _poll_unit(
     detector: Scanner,
     workspace: str,
     now: datetime | None,
-    batch_size: int,
+    limits: tuple[int, float],
     report: PollReport,
 ) -> None:
+    batch_size, batch_seconds = limits
     with db.session() as session:
         cursor = queries.get_cursor_value(
             session, workspace=workspace, source=source.kind, unit=unit.id
         )
     batch: list[Document] = []
+    started = time.monotonic()
     for document, safe_cursor in source.documents(unit, cursor):
         batch.append(document)
         if safe_cursor is not None:
             cursor = safe_cursor
-        if len(batch) >= batch_size:
+        if len(batch) >= batch_size or time.monotonic() - started >= batch_seconds:
             _commit(db, source.kind, unit, batch, cursor, detector, workspace, now, report)
             batch = []
+            started = time.monotonic()
     # Also with an empty batch: the unit was read cleanly, which clears its last error.
     _commit(db, source.kind, unit, batch, cursor, detector, workspace, now, report)
 

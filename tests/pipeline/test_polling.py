@@ -135,3 +135,20 @@ def test_a_crash_mid_unit_resumes_from_the_last_committed_batch(
     expected = [f"C1:{n}" for n in range(0, 23, 5)] + ["C2:0"]
     assert items == expected  # every key once: none lost, none twice
     assert alerts == len(expected)
+
+
+def test_a_slow_source_commits_what_it_has_without_waiting_for_a_full_batch(
+    db: Database, detector: KeyDetector
+) -> None:
+    source = ListSource({"C1": messages(1, 4)})
+    committed: list[str | None] = []
+
+    class Slow(ListSource):
+        def documents(self, unit: Unit, cursor: str | None) -> Iterator[tuple[Document, str | None]]:  # noqa: E501
+            for document, safe in source.documents(unit, cursor):
+                yield document, safe
+                committed.append(cursor_of(db, "C1"))  # what another process would see now
+
+    poll_source(db, Slow({"C1": []}), detector, workspace="T1", now=NOW,
+                batch_size=1000, batch_seconds=0.0)  # fmt: skip
+    assert committed == ["0", "1", "2", "3"]  # each document committed as soon as it was read

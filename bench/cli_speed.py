@@ -125,7 +125,26 @@ def subset(folder: Path, megabytes: float) -> Path:
     return target
 
 
+def huge_file(folder: Path, megabytes: float) -> Path:
+    """One file of `megabytes`: the corpus files one after another, repeated as needed."""
+    target = OUT / f"one-file-{megabytes:g}mb.txt"
+    if target.exists() and target.stat().st_size >= megabytes * 1_000_000:
+        return target
+    written = 0
+    with target.open("wb") as out:
+        while written < megabytes * 1_000_000:
+            for path in sorted(folder.rglob("*.txt")):
+                data = path.read_bytes()
+                out.write(data)
+                written += len(data)
+                if written >= megabytes * 1_000_000:
+                    break
+    return target
+
+
 def size_of(folder: Path) -> int:
+    if folder.is_file():
+        return folder.stat().st_size
     return sum(p.stat().st_size for p in folder.rglob("*.txt"))
 
 
@@ -253,6 +272,12 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=100, help="size of the text corpus")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per tool (best is kept)")
     parser.add_argument("--detect-secrets-mb", type=float, default=5, help="0 to skip it")
+    parser.add_argument(
+        "--one-file-mb",
+        type=float,
+        default=0,
+        help="also scan one file of this size with LeakWatch: memory must stay flat",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     folder = build_corpus(args.mb)
@@ -261,6 +286,13 @@ def main() -> None:
         f"{sum(1 for _ in folder.rglob('*.txt'))} files; {time.perf_counter() - started:.0f} s)"
     )
     results = measure(folder, args.runs, args.detect_secrets_mb)
+    if args.one_file_mb:
+        big = huge_file(folder, args.one_file_mb)
+        with tempfile.TemporaryDirectory(prefix="cli-speed-") as scratch:
+            command, cwd, env = commands(big, Path(scratch))["leakwatch"]
+            measured = timed(command, cwd, env)
+        results.append(Measure("leakwatch", big.stat().st_size / 1e6, *measured, note="one file"))
+        _print(results[-1])
     print()
     print(markdown(results))
     (OUT / "results.json").write_text(

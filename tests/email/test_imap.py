@@ -221,9 +221,10 @@ def test_star_reads_every_folder_including_non_ascii_names(
 
     create(mailbox, encode_mutf7("Entwürfe"))
     create(mailbox, "Team Notes")
+    create(mailbox, "Projects.Alpha")  # "Projects" is listed too, as \Noselect
     with ImapSource(imap_settings(folders=("*",))) as source:
         folders = sorted(unit.id for unit in source.units())
-        assert folders == ["Entwürfe", "INBOX", "Team Notes"]
+        assert folders == ["Entwürfe", "INBOX", "Projects.Alpha", "Team Notes"]
         append(mailbox, encode_mutf7("Entwürfe"), mail(7))
         append(mailbox, "Team Notes", mail(8))
         drafts, _ = poll(source, "Entwürfe", None)

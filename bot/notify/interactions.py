@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
+from bot.logs import redact
 from bot.notify import blocks
 from bot.notify.access import Admins, may_act
 from bot.notify.findings import admin_summary, finding_of
@@ -35,6 +36,7 @@ from bot.store.models import Occurrence, Secret, utcnow
 
 log = logging.getLogger(__name__)
 
+MAX_REASON = 500
 HOME_FINDINGS = 30  # App Home shows this many of a user's own open findings (100-block views)
 
 
@@ -134,6 +136,8 @@ class FindingActions:
                 return refused or Outcome(False)
             if secret.status == status and status != "open":
                 return Outcome(True, f"Already marked {blocks.STATUS_TEXT[status].lower()}.")
+            if reason is not None:  # a reason is typed by a person: it may hold the very key
+                reason = redact(reason)[:MAX_REASON]
             queries.set_status(
                 session, secret, status, by=user_id, now=self.clock(), reason=reason, origin="slack"
             )

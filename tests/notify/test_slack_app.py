@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from slack_bolt import App
 
 from bot.config import Settings
+from bot.detection.fakes import fake_secret
 from bot.notify import blocks as b
 from bot.notify.notifier import Notifier
 from bot.slack_app import actions
@@ -178,6 +179,23 @@ def test_not_a_secret_asks_a_reason_in_a_modal(ui: Ui) -> None:
     )
     assert "Not a secret" in text(ui.dm) and "a &lt;revoked&gt; test key" in text(ui.dm)
     assert f"{ui.world.alice.id}:status:not_a_secret" in ui.audit()
+
+
+def test_a_key_typed_into_the_reason_is_not_stored_or_shown(ui: Ui) -> None:
+    key = fake_secret("github_classic_pat", seed=7)
+    ui.sender.view_submission(
+        ui.world.alice,
+        callback_id=b.VIEW_NOT_SECRET,
+        private_metadata=str(ui.secret_id),
+        values={
+            b.REASON_BLOCK: {
+                b.REASON_INPUT: {"type": "plain_text_input", "value": f"the real one is {key}"}
+            }
+        },
+    )
+    wait(ui.world, lambda: ui.dm.updates)
+    assert key not in str(ui.secret().status_reason) and key not in text(ui.dm)
+    assert "the real one is [REDACTED]" in text(ui.dm)
 
 
 def test_rotation_steps_open_the_playbook_modal(ui: Ui) -> None:

@@ -86,7 +86,7 @@ class Detector:
 
     def scan(self, text: str) -> list[Match]:
         """Every credential in `text`, in order of position; offsets in characters."""
-        data = text.encode("utf-8", "surrogatepass")
+        data = _encode(text)
         found = [f for f in self._candidates(data) if f.verdict == KEPT]
         positions = _Positions(text, data, [p for f in found for p in (f.start, f.end)])
         matches = []
@@ -113,7 +113,7 @@ class Detector:
 
     def explain(self, text: str) -> list[Candidate]:
         """Every candidate with its verdict: why a value was or was not reported."""
-        data = text.encode("utf-8", "surrogatepass")
+        data = _encode(text)
         found = self._candidates(data)
         positions = _Positions(text, data, [p for f in found for p in (f.start, f.end)])
         explained = []
@@ -209,6 +209,13 @@ class Detector:
         return KEPT
 
 
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (from a broken export) keeps its place
+        return text.encode("utf-8", "surrogatepass")
+
+
 def _keywords(rule: Rule) -> tuple[tuple[bytes, ...], bool]:
     """The rule's keywords as bytes, and whether to look for them in any case."""
     caseless = "(?i" in rule.pattern
@@ -217,11 +224,29 @@ def _keywords(rule: Rule) -> tuple[tuple[bytes, ...], bool]:
 
 
 def _resolve_overlaps(found: list[_Found]) -> None:
-    """Where kept candidates overlap, the higher priority (then the longer) keeps its verdict."""
-    kept = [f for f in found if f.verdict == KEPT]
-    kept.sort(key=lambda f: (-f.rule.priority, -(f.end - f.start), f.start, f.rule.id))
-    taken: list[_Found] = []
+    """Where kept candidates overlap, the higher priority (then the longer) keeps its verdict.
+
+    Candidates are swept in order of start into clusters that overlap one another; only within
+    a cluster (a handful of candidates) are they compared, so the work stays near linear.
+    """
+    kept = sorted((f for f in found if f.verdict == KEPT), key=lambda f: (f.start, f.end))
+    cluster: list[_Found] = []
+    cluster_end = -1
     for item in kept:
+        if item.start >= cluster_end and cluster:
+            _pick_winners(cluster)
+            cluster = []
+        cluster.append(item)
+        cluster_end = max(cluster_end, item.end) if len(cluster) > 1 else item.end
+    _pick_winners(cluster)
+
+
+def _pick_winners(cluster: list[_Found]) -> None:
+    if len(cluster) < 2:
+        return
+    cluster.sort(key=lambda f: (-f.rule.priority, -(f.end - f.start), f.start, f.rule.id))
+    taken: list[_Found] = []
+    for item in cluster:
         winner = next((t for t in taken if item.start < t.end and t.start < item.end), None)
         if winner is None:
             taken.append(item)

@@ -11,9 +11,9 @@ All filters are pure and look only at the candidate and the few characters befor
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import re
+import string
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -44,11 +44,11 @@ def is_documentation_example(secret: str, rule: Rule, before: str) -> bool:
     return digest in _DOCUMENTATION_HASHES or "EXAMPLE" in secret
 
 
-_MASKS = re.compile(r"…|\.\.\.|\*\*\*|(?i:x{5,})|#{4,}|•|●")
+_MASK_MARKS = ("…", "...", "***", "####", "•", "●")
 
 
 def is_masked_or_truncated(secret: str, rule: Rule, before: str) -> bool:
-    return _MASKS.search(secret) is not None
+    return any(mark in secret for mark in _MASK_MARKS) or "xxxxx" in secret.lower()
 
 
 _TEMPLATE = re.compile(
@@ -57,7 +57,12 @@ _TEMPLATE = re.compile(
 )
 
 
+_TEMPLATE_MARKS = frozenset("${}%@<[")
+
+
 def is_template_variable(secret: str, rule: Rule, before: str) -> bool:
+    if _TEMPLATE_MARKS.isdisjoint(secret):  # random keys never hold these: skip the regex
+        return False
     return _TEMPLATE.search(secret) is not None
 
 
@@ -68,7 +73,9 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")  # OPENAI_API_KEY: a 
 
 
 def is_env_reference(secret: str, rule: Rule, before: str) -> bool:
-    if _ENV_CALL.search(secret):
+    if ("." in secret or "[" in secret or "(" in secret or ":" in secret) and _ENV_CALL.search(
+        secret
+    ):
         return True
     if not rule.generic:
         return False
@@ -106,17 +113,26 @@ def is_placeholder(secret: str, rule: Rule, before: str) -> bool:
     return sum(word in _SHORT_WORDS for word in words) >= 2
 
 
+def _runs(alphabet: str) -> list[str]:
+    windows = [alphabet[i : i + 6] for i in range(len(alphabet) - 5)]
+    return windows + [window[::-1] for window in windows]
+
+
+_SEQUENCES = _runs(string.ascii_lowercase) + _runs(string.ascii_uppercase) + _runs(string.digits)
+_REPEAT = re.compile(r"(.)\1{5}")
+
+
 def is_repeated_or_sequential(secret: str, rule: Rule, before: str) -> bool:
-    """A run of one character, or of consecutive ones (abcdef, 123456), six long or more."""
+    """A run of one character, or of consecutive ones (abcdef, 654321), six long or more.
+
+    Long values are looked at near both ends only: a placeholder shows its pattern at once,
+    and a random body of thousands of characters holds such a run by chance now and then.
+    """
     body = _body(secret, rule)
-    same = rising = falling = 1
-    for previous, current in itertools.pairwise(body):
-        step = ord(current) - ord(previous)
-        same = same + 1 if step == 0 else 1
-        rising = rising + 1 if step == 1 else 1
-        falling = falling + 1 if step == -1 else 1
-        if max(same, rising, falling) >= 6:
-            return True
+    if len(body) > 96:
+        body = body[:64] + "\0" + body[-32:]
+    if _REPEAT.search(body) or any(run in body for run in _SEQUENCES):
+        return True
     return len(body) >= 8 and len(set(body)) <= 3
 
 
@@ -129,7 +145,8 @@ def shannon_entropy(text: str) -> float:
 
 
 def is_low_entropy(secret: str, rule: Rule, before: str) -> bool:
-    return shannon_entropy(_body(secret, rule)) < rule.entropy
+    # 512 characters are plenty to tell random from not (a PEM key has thousands)
+    return shannon_entropy(_body(secret, rule)[:512]) < rule.entropy
 
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -177,11 +194,17 @@ def is_code_reference(secret: str, rule: Rule, before: str) -> bool:
     return _IDENTIFIER.match(secret) is not None or _CODE.search(secret) is not None
 
 
-_PATH = re.compile(r"^(?:~?/|\./|\.\./|[A-Za-z]:\\)|\.(?:pem|key|json|txt|ya?ml|env|p12|crt)$")
+_PATH_STARTS = ("/", "~/", "./", "../")
+_PATH_ENDS = (".pem", ".key", ".json", ".txt", ".yaml", ".yml", ".env", ".p12", ".crt")
+_WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\")
 
 
 def is_file_path(secret: str, rule: Rule, before: str) -> bool:
-    return _PATH.search(secret) is not None
+    return (
+        secret.startswith(_PATH_STARTS)
+        or secret.endswith(_PATH_ENDS)
+        or _WINDOWS_PATH.match(secret) is not None
+    )
 
 
 _URL_USER = re.compile(r"//([^:/@\s]+):$")

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bot.store.slack_tables import add_slack_tables
+
 SECRET_STATUSES: Final = ("open", "rotated", "not_a_secret", "accepted")
 RISK_LEVELS: Final = ("critical", "high", "medium", "low")
 NOTIFICATION_KINDS: Final = ("alert", "security_alert", "reminder", "escalation", "regression")
@@ -279,3 +281,7 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     workspace: Mapped[str] = _workspace()
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# slack_sdk's OAuth stores keep their rows in tables that our migrations create.
+add_slack_tables(Base.metadata)

@@ -1289,6 +1289,10 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         if auth.lower().startswith("bearer "):
             return auth[7:].strip()
+        if auth.lower().startswith("basic "):  # oauth.v2.access: client id and secret
+            client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
+            params.setdefault("client_id", client_id)
+            params.setdefault("client_secret", client_secret)
         token = params.pop("token", None)
         return str(token) if token else None
 

@@ -71,14 +71,15 @@ def _body(rng: random.Random, seed: int) -> str:
     return "".join(parts)
 
 
-def _serve(spaces: int, pages: int, versions: int, pipe: Connection) -> None:
+def _serve(spaces: int, pages: int, versions: int, cloud: bool, pipe: Connection) -> None:
     """Child process: build the site, serve it, answer commands until told to stop."""
     from tests.standins.confluence import ConfluenceSite, ConfluenceStandin
 
     rng = random.Random(7)
-    site = ConfluenceSite(cloud=True)
+    site = ConfluenceSite(cloud=cloud)
     reader = site.add_user("Reader", EMAIL)
     site.add_api_token(reader, TOKEN)
+    site.add_pat(reader, TOKEN)
     authors = [site.add_user(f"Author {n}", f"author{n}@example.com") for n in range(30)]
     start = datetime.now(UTC) - timedelta(days=30)
     seed = 0
@@ -174,28 +175,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--versions", type=int, default=3)
     parser.add_argument("--pipeline", action="store_true")
+    parser.add_argument(
+        "--data-center", action="store_true", help="a Data Center site: offset paging, a PAT"
+    )
     args = parser.parse_args(argv)
+    cloud = not args.data_center
+
+    def config(url: str) -> Config:
+        return Config(url) if cloud else Config(url, user="", token="", pat=TOKEN)
 
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(
-        target=_serve, args=(args.spaces, args.pages, args.versions, child)
+        target=_serve, args=(args.spaces, args.pages, args.versions, cloud, child)
     )
     server.start()
     try:
         url = parent.recv()
         print(f"site: {args.spaces} spaces x {args.pages} pages, {args.versions} versions each")
 
-        no_history = ConfluenceSource(Config(url), history_max_versions=0)
+        no_history = ConfluenceSource(config(url), history_max_versions=0, cloud=cloud)
         _measure("backfill, current versions only", no_history, {}, parent)
 
-        source = ConfluenceSource(Config(url))
+        source = ConfluenceSource(config(url), cloud=cloud)
         cursors: dict[str, str | None] = {}
         _measure("backfill with page history", source, cursors, parent)
 
         for n in range(3):
             idle = _measure(f"idle poll {n + 1}", source, cursors, parent)
             print(f"    API calls per idle space per poll: {idle['calls'] / args.spaces:.2f}")
-        restarted = ConfluenceSource(Config(url))
+        restarted = ConfluenceSource(config(url), cloud=cloud)
         idle = _measure("idle poll, new source object", restarted, cursors, parent)
         print(f"    API calls per idle space per poll: {idle['calls'] / args.spaces:.2f}")
         parent.send("edit")
@@ -203,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         _measure("poll after one page edit", source, cursors, parent)
 
         if args.pipeline:
-            _pipeline(url, args.spaces)
+            _pipeline(config(url), cloud)
     finally:
         parent.send("stop")
         parent.recv()
@@ -213,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _pipeline(url: str, spaces: int) -> None:
+def _pipeline(config: Config, cloud: bool) -> None:
     from bot.detection.engine import Detector
     from bot.detection.fingerprint import Fingerprinter
     from bot.polling import poll_source
@@ -223,7 +231,7 @@ def _pipeline(url: str, spaces: int) -> None:
         db = Database(f"sqlite:///{Path(folder) / 'bench.db'}")
         db.upgrade()
         detector = Detector.default(Fingerprinter(b"bench fingerprint key"))
-        source = ConfluenceSource(Config(url))
+        source = ConfluenceSource(config, cloud=cloud)
         wall, cpu = time.perf_counter(), _cpu()
         report = poll_source(db, source, detector)
         wall, cpu = time.perf_counter() - wall, _cpu() - cpu

@@ -6,7 +6,8 @@
 
 Bolt checks every request: the v0 signature with the signing secret and a timestamp within
 five minutes, and answers url_verification. Events are acknowledged at once
-(process_before_response=False) and handled on Bolt's listener threads.
+(process_before_response=False); message events are then handled in arrival order per channel
+(bot/slack_app/events.py), interactions on Bolt's listener threads.
 """
 
 from __future__ import annotations

@@ -252,7 +252,7 @@ class Generator:
             if roll < 0.10:
                 fake = self.fake("token", "url", "generic")
                 if fake.shape == "generic":
-                    words = fake.keyword.replace("_", " ")
+                    words = _spoken_name(fake)
                     text = self.rng.choice(
                         [
                             f"the {words} for staging is {fake.text}",
@@ -421,6 +421,8 @@ def _shape(rule: Rule, value: str, rng: random.Random) -> tuple[str, str]:
         return "url", value
     if any(keyword.lower() in value.lower() for keyword in rule.keywords) and not rule.generic:
         return "token", value
+    if rule.keywords in (("bearer",), ("basic",)):  # an HTTP Authorization header
+        return "token", f"Authorization: {rule.keywords[0].title()} {value}"
     if "://" in rule.pattern:  # a password that is a credential inside a connection URL
         schemes = [k for k in rule.keywords if k.isalpha()] or ["postgresql"]
         scheme = rng.choice(schemes)
@@ -430,16 +432,27 @@ def _shape(rule: Rule, value: str, rng: random.Random) -> tuple[str, str]:
     return "generic", value
 
 
+def _spoken_name(fake: Fake) -> str:
+    """What a person calls a key in a sentence: "the Cohere key", "the aws secret access key"."""
+    words = fake.keyword.replace("_", " ")
+    if fake.provider == "Any" or len(words.split()) > 3:
+        return words
+    return f"{fake.provider} {'token' if 'token' in fake.rule else 'key'}"
+
+
 def _keyword(rule: Rule) -> str:
-    """The name a generic value is assigned to, as people write it."""
+    """The name a generic value is assigned to, as people write it (AWS_SECRET_ACCESS_KEY)."""
+    if "password" in rule.keywords:
+        return "password"
+    if rule.id.startswith("generic_"):
+        return "api_key"
     words = [k for k in rule.keywords if k.replace("_", "").isalpha()]
     if not words:
-        return "password"
-    keyword = max(words, key=len)
-    provider = normalise_provider(rule.provider)
-    if provider not in ("any", "") and provider not in keyword.lower():
-        keyword = f"{provider}_{keyword}"
-    return keyword
+        return "api_key"
+    named = [k for k in words if "_" in k]
+    if named:  # a variable name of its own: co_api_key, npm_token, secret_access_key
+        return named[0] if not named[0].startswith("secret") else f"{words[0]}_{named[0]}"
+    return f"{words[0]}_{'auth_token' if 'token' in rule.id else 'api_key'}"
 
 
 # Hard negatives: (generator) -> text of one line. None of them is a credential.

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,6 +69,7 @@ TRANSIENT_ERRORS = frozenset(
 UNREACHABLE_USER_ERRORS = frozenset(
     {"user_not_found", "users_not_found", "user_disabled", "cannot_dm_bot", "account_inactive"}
 )
+USER_CACHE_SECONDS = 3600.0
 REMINDER_LIMIT = 5  # reminders per finding; the escalation covers the rest
 TOP_LEVEL_KINDS = ("alert", "regression", "security_alert", "reminder", "escalation")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
@@ -165,7 +167,8 @@ class Notifier:
         self.max_attempts = max_attempts
         self.lease = lease
         self.clock = clock
-        self._users: dict[str, str | None] = {}  # user id -> why unreachable (None: reachable)
+        # recipient -> (when asked, Slack user id, why unreachable or None)
+        self._users: dict[str, tuple[float, str | None, str | None]] = {}
         self._dm_channels: dict[str, str] = {}
         self._security_id: str | None = None
         _add_retry_handlers(client)
@@ -318,28 +321,37 @@ class Notifier:
         return self._security_id
 
     def _resolve_user(self, recipient: str) -> tuple[str | None, str | None]:
-        """(user id, why they cannot get a DM); why is None for a reachable person."""
+        """(user id, why they cannot get a DM); why is None for a reachable person.
+
+        Answers are kept for USER_CACHE_SECONDS: a long-running notifier notices a deactivation.
+        """
         kind, _, address = recipient.partition(":")
-        if kind == "email":
-            try:
+        if kind not in ("user", "email") or not address:
+            raise _Permanent(f"unknown recipient {kind!r}")
+        cached = self._users.get(recipient)
+        if cached is not None and time.monotonic() - cached[0] < USER_CACHE_SECONDS:
+            return cached[1], cached[2]
+        user_id: str | None = address
+        try:
+            if kind == "email":
                 user = self.client.users_lookupByEmail(email=address)["user"]
-            except SlackApiError as error:
-                if error.response.get("error") in UNREACHABLE_USER_ERRORS:
-                    return None, "the author's email address has no Slack account"
+                user_id = str(user["id"])
+            else:
+                user = self.client.users_info(user=address)["user"]
+            why = _unreachable(user)
+        except SlackApiError as error:
+            if error.response.get("error") not in UNREACHABLE_USER_ERRORS:
                 raise
-            user_id = str(user["id"])
-            self._users.setdefault(user_id, _unreachable(user))
-            return user_id, self._users[user_id]
-        if kind != "user" or not address:
-            raise _Permanent(f"unknown recipient kind {kind!r}")
-        if address not in self._users:
-            try:
-                self._users[address] = _unreachable(self.client.users_info(user=address)["user"])
-            except SlackApiError as error:
-                if error.response.get("error") not in UNREACHABLE_USER_ERRORS:
-                    raise
-                self._users[address] = "the poster is not a member of this workspace"
-        return address, self._users[address]
+            user_id, why = (
+                None,
+                (
+                    "the author's email address has no Slack account"
+                    if kind == "email"
+                    else "the poster is not a member of this workspace"
+                ),
+            )
+        self._users[recipient] = (time.monotonic(), user_id, why)
+        return user_id, why
 
     def _dm_channel(self, user_id: str) -> str:
         if user_id not in self._dm_channels:

@@ -97,12 +97,14 @@ def test_confluence_and_email_authors_are_found_by_email(world: World) -> None:
     assert len(world.slack.calls_to("users.lookupByEmail")) == 2
 
 
-@pytest.mark.parametrize("who", ["deactivated", "bot", "no_slack_account"])
+@pytest.mark.parametrize("who", ["deactivated", "bot", "no_slack_account", "unknown"])
 def test_unreachable_posters_go_to_the_security_channel(world: World, who: str) -> None:
     if who == "deactivated":
         kwargs: dict[str, Any] = {"author": world.ws.add_user("gone", deleted=True).id}
     elif who == "bot":
         kwargs = {"author": world.ws.add_user("deploybot", is_bot=True).id}
+    elif who == "unknown":
+        kwargs = {"author": "U0NOTHERE"}
     else:
         kwargs = {"source": "email", "author_email": "contractor@elsewhere.test"}
     add_finding(world.db, risk_level="medium", **kwargs)
@@ -113,6 +115,7 @@ def test_unreachable_posters_go_to_the_security_channel(world: World, who: str) 
         "deactivated": "deactivated",
         "bot": "is a bot",
         "no_slack_account": "no Slack account",
+        "unknown": "not a member of this workspace",
     }[who] in text_of(posted)
     assert all(not p.channel.startswith("D") for p in world.slack.posted)
 

@@ -196,6 +196,22 @@ class FindingActions:
             return Outcome(True, "There was no Slack message left to delete.")
         return Outcome(True, "Deleted. The key is still valid until you rotate it.")
 
+    def record_command(
+        self, workspace: str, user_id: str, action: str, detail: dict[str, str] | None = None
+    ) -> None:
+        """An admin command (`scan`, `digest preview`, or a refused one) for the audit trail."""
+        with self.db.session() as session:
+            queries.record_audit(
+                session,
+                workspace=workspace,
+                secret_id=None,
+                actor=user_id,
+                action=action,
+                origin="slack",
+                now=self.clock(),
+                detail=detail,
+            )
+
     # -- App Home and /leakwatch -------------------------------------------------------------------
 
     def _own_open(

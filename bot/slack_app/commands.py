@@ -45,7 +45,9 @@ def register(app: App, service: FindingActions, *, backfill: Backfill | None = N
         if verb == "status":
             respond(text=service.status_text(client, workspace, user_id), response_type="ephemeral")
         elif verb in ("scan", "digest"):
+            service.record_command(workspace, user_id, f"command:{' '.join(words[:2])[:60]}")
             if not service.is_admin(client, user_id):
+                service.record_command(workspace, user_id, "refused:command")
                 respond(text=ADMIN_ONLY, response_type="ephemeral")
             elif verb == "scan":
                 if words[1:]:

@@ -289,3 +289,7 @@ def test_slash_command_help_status_and_admin_commands(ui: Ui) -> None:
     assert preview["response_type"] == "ephemeral" and preview["text"].startswith("Preview")
     assert preview["blocks"]
     assert "Workspace: open 1" in run(ui.world.sec_admin, "status")["text"]
+    audit = ui.audit()
+    assert f"{ui.world.bob.id}:refused:command" in audit
+    assert f"{ui.world.sec_admin.id}:command:scan #general" in audit
+    assert f"{ui.world.sec_admin.id}:command:digest preview" in audit

@@ -179,8 +179,15 @@ def _archive_kind(path: Path) -> str | None:
     return "mbox" if _ENVELOPE.match(first) else None
 
 
-# The mbox separator: "From " then the envelope sender and a date with a time of day.
-_ENVELOPE = re.compile(rb"From \S+ +.*\d{1,2}:\d\d")
+# The mbox separator: "From ", the envelope sender, then a date with a weekday, a month, a day
+# and a time: "Tue Nov  3 09:15:00 2026" (asctime), "Tue, 3 Nov 2026 09:15:00 +0000" (RFC 5322),
+# "Thu Jan 05 10:00:00 +0000 2023". A body line such as "From me at 10:30" is no separator.
+_DAY = rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_MONTH = rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_ENVELOPE = re.compile(
+    rb"From \S+ +" + _DAY + rb",? +(?:" + _MONTH + rb" +\d{1,2}|\d{1,2} +" + _MONTH + rb")"
+    rb" .*\d{1,2}:\d\d"
+)
 
 
 def _is_maildir(path: Path) -> bool:

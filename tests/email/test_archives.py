@@ -157,3 +157,18 @@ def test_other_files_are_not_mail_archives(tmp_path: Path, name: str, content: b
 def test_a_plain_folder_is_not_a_maildir(tmp_path: Path) -> None:
     (tmp_path / "cur").mkdir()
     assert not looks_like_archive(tmp_path)
+
+
+def test_an_unescaped_from_line_in_a_body_does_not_split_the_mail(tmp_path: Path) -> None:
+    path = tmp_path / "mboxo.mbox"
+    first = CASES[0].build(KEY).replace(b"\r\n", b"\n")
+    path.write_bytes(
+        b"From dana@corp.example Tue Nov  3 09:15:00 2026\n"
+        + first
+        + b"\nFrom me at 10:30 we meet, the key is above\n"
+        + b"\nFrom - Tue, 3 Nov 2026 09:20:00 +0000\n"
+        + first.replace(b"<plain@", b"<plain2@")
+    )
+    documents = list(read_archive(path))
+    assert len(documents) == 2
+    assert "From me at 10:30 we meet" in documents[0].text

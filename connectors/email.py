@@ -246,25 +246,25 @@ def _archive_messages(path: Path, kind: str) -> Iterator[tuple[str, bytes]]:
 def mbox_messages(handle: BinaryIO) -> Iterator[bytes]:
     """Split an mbox stream into raw mails, one at a time.
 
-    A message starts at a "From " line at the top of the file or after an empty line; escaped
-    body lines (">From ", mboxrd and mboxo) lose one ">". The envelope line is dropped.
+    A message starts at the "From " line on top of the file and at every later line that is a
+    full envelope line (sender and date; see _ENVELOPE), whether or not an empty line comes
+    before it, as some writers omit it. Escaped body lines (">From ", mboxrd and mboxo) lose one
+    ">". Envelope lines are dropped.
     """
     lines: list[bytes] = []
-    previous_blank = True
     started = False
     for line in handle:
-        if previous_blank and line.startswith(b"From ") and (not started or _ENVELOPE.match(line)):
-            if started or any(line.strip() for line in lines):
+        is_first = not started and not lines
+        if line.startswith(b"From ") and (is_first or _ENVELOPE.match(line)):
+            if started or any(kept.strip() for kept in lines):
                 yield _join_mbox(lines)
             lines = []
             started = True
-            previous_blank = False
             continue
-        previous_blank = line in (b"\n", b"\r\n")
         if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
             line = line[1:]
         lines.append(line)
-    if started or any(line.strip() for line in lines):
+    if started or any(kept.strip() for kept in lines):
         yield _join_mbox(lines)
 
 

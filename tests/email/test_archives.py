@@ -172,3 +172,13 @@ def test_an_unescaped_from_line_in_a_body_does_not_split_the_mail(tmp_path: Path
     documents = list(read_archive(path))
     assert len(documents) == 2
     assert "From me at 10:30 we meet" in documents[0].text
+
+
+def test_mails_without_an_empty_line_between_them_are_split(tmp_path: Path) -> None:
+    path = tmp_path / "tight.mbox"
+    mails = [CASES[0].build(fake_key(n)).replace(b"<plain@", f"<t{n}@".encode()) for n in range(3)]
+    path.write_bytes(
+        b"".join(b"From dana@corp.example Tue Nov  3 09:15:00 2026\n" + raw for raw in mails)
+    )
+    documents = list(read_archive(path))
+    assert [fake_key(n) in d.text for n, d in enumerate(documents)] == [True, True, True]

@@ -286,10 +286,8 @@ class _Run:
         statement = queries.insert_ignoring_conflicts(
             self.session, OCCURRENCES, ["secret_id", "source", "item_id"]
         ).returning(columns.id, columns.secret_id, columns.source, columns.item_id)
-        rows = sorted(
-            (_occurrence_row(entry, self.now) for entry in new),
-            key=lambda row: (row["secret_id"], row["source"], row["item_id"]),
-        )
+        # In document order: occurrence ids then follow the order in which places were seen.
+        rows = [_occurrence_row(entry, self.now) for entry in new]
         for occurrence_id, secret_id, source, item_id in self.session.connection().execute(
             statement, rows
         ):

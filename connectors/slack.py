@@ -83,6 +83,7 @@ UNIT_ERRORS = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "method_not_supported_for_channel_type",
      "invalid_cursor", "invalid_ts_oldest", "invalid_ts_latest"}
 )  # fmt: skip
+CHANNEL_FACTS_TTL = 3600.0  # seconds: member counts and sharing change, but rarely
 # Errors of conversations.replies that mean "this token may not read threads here".
 REPLIES_REFUSED = frozenset({"missing_scope", "not_allowed_token_type", "no_permission"})
 # Messages with these subtypes carry no text a person wrote.
@@ -432,7 +433,7 @@ class SlackSource:
             if self.settings.admin_token else None
         )
         self._identity: JSON | None = None
-        self._channels: dict[str, ChannelFacts] = {}
+        self._channels: dict[str, tuple[ChannelFacts, float]] = {}  # id -> (facts, read at)
         self._no_replies: set[str] = set()
         self._last_history_call = 0.0
         self.page_size = self.settings.history_page_size
@@ -485,7 +486,7 @@ class SlackSource:
                     if facts.is_private or not self.join or not self._join(facts):
                         continue
                     facts = dataclasses.replace(facts, is_member=True)
-                self._channels[facts.id] = facts
+                self._channels[facts.id] = (facts, time.monotonic())
                 yield Unit(facts.id, facts.unit_name)
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
@@ -502,14 +503,19 @@ class SlackSource:
             return False
 
     def channel(self, channel_id: str) -> ChannelFacts:
-        """The facts of a channel: from the last listing, or one conversations.info call."""
-        facts = self._channels.get(channel_id)
-        if facts is None:
-            info = self._call("conversations.info", channel_id, self.web.conversations_info,
-                              channel=channel_id, include_num_members=True)
-            facts = ChannelFacts.from_api(info["channel"])
-            self._channels[channel_id] = facts
+        """The facts of a channel: from a listing or conversations.info in the last hour."""
+        known = self._channels.get(channel_id)
+        if known is not None and time.monotonic() - known[1] < CHANNEL_FACTS_TTL:
+            return known[0]
+        info = self._call("conversations.info", channel_id, self.web.conversations_info,
+                          channel=channel_id, include_num_members=True)
+        facts = ChannelFacts.from_api(info["channel"])
+        self._channels[channel_id] = (facts, time.monotonic())
         return facts
+
+    def forget_channels(self) -> None:
+        """Drop what is known of channels (member counts, archived); the next read asks Slack."""
+        self._channels.clear()
 
     # -- documents --------------------------------------------------------------------------
 

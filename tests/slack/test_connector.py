@@ -23,7 +23,7 @@ def read_all(source: SlackSource, cursors: dict[str, str] | None = None) -> dict
     return seen
 
 
-def test_backfill_reads_channels_threads_and_text_files(ws: Workspace, slack: SlackStandin) -> None:
+def test_backfill_reads_channels_threads_and_files(ws: Workspace, slack: SlackStandin) -> None:
     alice = ws.add_user("alice", email="alice@acme.test")
     bob = ws.add_user("bob")
     general = ws.add_channel("general", members=[alice, bob, ws.bot])
@@ -150,7 +150,7 @@ def test_missing_or_archived_channel_is_a_unit_error(ws: Workspace, slack: Slack
     source = SlackSource(slack_settings(slack))
     units = list(source.units())
     del ws.channels[gone.id]
-    source._channels.clear()
+    source.forget_channels()
     with pytest.raises(UnitError) as missing:
         list(source.documents(units[0], None))
     assert missing.value.reason == "channel_not_found"
@@ -212,3 +212,22 @@ def test_file_login_page_and_size_cap(ws: Workspace, slack: SlackStandin) -> Non
     source = SlackSource(slack_settings(slack))
     assert set(read_all(source).values()) == {"two files"}
     assert any("login page" in p for p in source.problems)
+
+
+def test_the_token_goes_only_to_slack_hosts(ws: Workspace, slack: SlackStandin) -> None:
+    source = SlackSource(slack_settings(slack))
+    elsewhere = {"id": "F1", "name": "a.txt", "mimetype": "text/plain", "size": 10,
+                 "url_private_download": "http://127.0.0.2:9/files-pri/T-F1/a.txt"}
+    assert source.read_file(elsewhere) is None
+    assert slack.calls_to("files.download") == []
+
+
+def test_history_calls_are_paced(ws: Workspace, slack: SlackStandin) -> None:
+    alice = ws.add_user("alice")
+    for name in ("one", "two", "three"):
+        ws.add_channel(name, members=[alice, ws.bot])
+    waits: list[float] = []
+    source = SlackSource(slack_settings(slack, history_pace_seconds=60.0), sleep=waits.append)
+    read_all(source)
+    assert len(slack.calls_to("conversations.history")) == 3
+    assert len(waits) == 2 and all(59.0 < w <= 60.0 for w in waits)

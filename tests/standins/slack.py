@@ -23,6 +23,18 @@ Build a workspace, start the server, point the real slack_sdk WebClient (or Bolt
         slack.calls_to("conversations.history")       # recorded requests (Call objects)
         slack.dms_to(alice.id)                         # what alice sees in her DM with the bot
         slack.posted                                   # every chat.postMessage, in order
+        slack.posted_in(channel)                       # the app's messages in a channel
+        slack.ephemerals_to(alice)                     # chat.postEphemeral to alice
+        slack.home[alice.id], slack.views              # published App Home views, modals
+        slack.responses                                # bodies POSTed to response_url
+        iter_posted_text(slack.dms_to(alice))          # every text in those messages' blocks
+        slack.wait_for(lambda: slack.dms_to(alice))    # events are handled after the ack
+
+A Posted message keeps its current text and blocks, the versions chat.update replaced
+(`updates`), `deleted` after chat.delete, and `at` (when it arrived, time.monotonic()).
+Bot tokens may delete or update only the bot's own messages; the admin token
+(slack.admin_token, an admin's user token) any message. File downloads need the token in the
+Authorization header; without it Slack's login page comes back with status 200.
 
 Failures and limits:
 

@@ -256,7 +256,7 @@ def markdown(results: list[Measure]) -> str:
             f"| {m.tool} | {m.megabytes:.1f} | {m.seconds:.2f} | {m.rate:.1f} "
             f"| {m.cpu_seconds:.2f} | {m.cpu_rate:.1f} | {m.peak_mb:.0f} | {m.note} |"
         )
-    by_tool = {m.tool: m for m in results}
+    by_tool = {m.tool: m for m in results if not m.note}  # the same folder for both
     if "leakwatch" in by_tool and "kingfisher" in by_tool:
         ours, theirs = by_tool["leakwatch"], by_tool["kingfisher"]
         lines.append("")

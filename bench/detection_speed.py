@@ -34,12 +34,11 @@ from bot.detection.scanners import available_engines
 MB = 1_000_000
 KEY_EVERY = 10_000  # bytes of text per fake key
 
-WORDS = (
-    "the deploy pipeline failed again after the upgrade so we rolled back and opened a ticket "
-    "with the vendor about latency on the summariser service during the nightly batch while "
-    "the dashboard shows error rates back to normal thanks for the quick fix please review "
-    "my change before standup tomorrow the runbook explains how to rotate credentials safely"
-).split()
+PROSE = """the deploy pipeline failed again after the upgrade so we rolled back and opened a
+ticket with the vendor about latency on the summariser service during the nightly batch while the
+dashboard shows error rates back to normal thanks for the quick fix please review my change
+before standup tomorrow the runbook explains how to rotate credentials safely"""
+WORDS = PROSE.split()
 CODE = [
     "def handle(event: dict[str, Any]) -> Response:",
     "    result = client.messages.create(model=MODEL, max_tokens=1024, messages=history)",
@@ -63,8 +62,8 @@ CONFIG = [
 def corpus(size: int, seed: int = 1) -> str:
     """About `size` bytes of mixed text with one fake key per KEY_EVERY bytes."""
     rng = random.Random(seed)
-    rules = [rule.id for rule in default_rules()]
-    keys = [fake_secret(rules[i % len(rules)], i) for i in range(2000)]
+    rules = [rule.id for rule in default_rules() if not rule.generic and rule.near is None]
+    serial = iter(range(seed * 10_000_000, (seed + 1) * 10_000_000))  # every key is new
     sha = "".join(rng.choice("0123456789abcdef") for _ in range(40))
     logs = [
         f"2026-03-0{d} 12:0{d}:11 INFO worker-{d} request_id={sha[:32]} done in {d * 13} ms"
@@ -87,7 +86,8 @@ def corpus(size: int, seed: int = 1) -> str:
     written = next_key = 0
     while written < size:
         if written >= next_key:
-            line = f"here is the key: {rng.choice(keys)}"
+            rule_id = rules[next(serial) % len(rules)]
+            line = f"here is the key: {fake_secret(rule_id, next(serial))}"
             next_key += KEY_EVERY
         else:
             line = rng.choice(makers)()
@@ -134,28 +134,23 @@ def hostile_lines(size: int) -> dict[str, str]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--engines", nargs="*", default=list(available_engines()))
-    args = parser.parse_args()
-
-    text = corpus(args.mb * MB)
+def measure_engines(text: str, engines: list[str], repeat: int) -> None:
     size = len(text.encode("utf-8"))
     docs = documents(text)
     print(f"corpus: {size / MB:.1f} MB, {len(docs)} documents, {len(default_rules())} rules")
-    for engine in args.engines:
+    for engine in engines:
         detector = Detector.default(Fingerprinter(b"bench"), engine=engine)
         detector.scan("warm up " + fake_secret("openai_project_key"))
         found = len(detector.scan(text))
-        whole = best_of(args.repeat, lambda d=detector: d.scan(text))
-        split = best_of(args.repeat, lambda d=detector: [d.scan(doc) for doc in docs])
+        whole = best_of(repeat, lambda d=detector: d.scan(text))
+        split = best_of(repeat, lambda d=detector: [d.scan(doc) for doc in docs])
         print(f"[{engine}] {found} matches")
         print(f"[{engine}] one call:  {whole:6.2f} s  {size / MB / whole:7.0f} MB/s")
         print(f"[{engine}] documents: {split:6.2f} s  {size / MB / split:7.0f} MB/s")
 
-    detector = Detector.default(Fingerprinter(b"bench"), engine=args.engines[0])
+
+def measure_memory(text: str, engine: str) -> None:
+    detector = Detector.default(Fingerprinter(b"bench"), engine=engine)
     tracemalloc.start()
     detector.scan(text)
     heap_peak = tracemalloc.get_traced_memory()[1]
@@ -163,12 +158,27 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"peak Python heap during one whole-corpus scan: {heap_peak / MB:.0f} MB")
     print(f"peak resident size of the process (corpus held in memory): {rss / MB:.0f} MB")
-    del text, docs
 
-    print(f"hostile 10 MB lines ({args.engines[0]}):")
+
+def measure_hostile(engine: str) -> None:
+    detector = Detector.default(Fingerprinter(b"bench"), engine=engine)
+    print(f"hostile 10 MB lines ({engine}):")
     for name, line in hostile_lines(10 * MB).items():
         seconds = best_of(1, lambda line=line: detector.scan(line))
         print(f"  {name:26s} {seconds:6.3f} s  {len(line) / MB / seconds:7.0f} MB/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engines", nargs="*", default=list(available_engines()))
+    args = parser.parse_args()
+    text = corpus(args.mb * MB)
+    measure_engines(text, args.engines, args.repeat)
+    measure_memory(text, args.engines[0])
+    del text
+    measure_hostile(args.engines[0])
 
 
 if __name__ == "__main__":

@@ -93,6 +93,12 @@ def handle_message_event(
     try:
         if subtype in NEW_MESSAGE_SUBTYPES:
             documents = services.source.message_documents(channel, event)
+        elif subtype == "message_changed" and _is_tombstone(event):
+            # a deleted thread parent stays as "This message was deleted." with its replies
+            removed = _deleted_items(channel, {
+                "deleted_ts": (event.get("message") or {}).get("ts"),
+                "previous_message": event.get("previous_message") or {},
+            })
         elif subtype == "message_changed":
             documents = services.source.message_documents(channel, _edited(event))
         elif subtype == "message_deleted":
@@ -114,6 +120,10 @@ def handle_message_event(
             mark_item_removed(session, source="slack", workspace=workspace, item_id=item, now=now)
     if documents and services.notifier is not None:
         services.notifier.send_pending()
+
+
+def _is_tombstone(event: Mapping[str, Any]) -> bool:
+    return (event.get("message") or {}).get("subtype") == "tombstone"
 
 
 def _edited(event: Mapping[str, Any]) -> Mapping[str, Any]:

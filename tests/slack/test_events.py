@@ -144,3 +144,21 @@ def test_edit_of_a_message_with_a_file_does_not_read_the_file_again(bot: Bot) ->
     assert len(bot.slack.calls_to("files.download")) == 1
     assert bot.occurrences()[0].removed_at is None  # the file still holds the key
     assert len(bot.slack.dms_to(bot.alice)) == 1
+
+
+def test_deleted_thread_parent_left_as_tombstone_marks_removed(bot: Bot) -> None:
+    key = fake_secret("openai_project_key", seed=13)
+    parent = bot.ws.post(bot.general, bot.alice, f"thread with {key}")
+    bot.ws.post(bot.general, bot.alice, "a reply", thread=parent)
+    bot.sender.event(bot.ws.message_event(bot.general, parent.ts))
+    assert wait_dms(bot, 1)
+    previous = bot.ws.message_event(bot.general, parent.ts)
+    tombstone = {"type": "message", "subtype": "message_changed", "hidden": True,
+                 "channel": bot.general.id, "channel_type": "channel",
+                 "ts": "1760009999.000100", "event_ts": "1760009999.000100",
+                 "message": {"type": "message", "subtype": "tombstone", "hidden": True,
+                             "text": "This message was deleted.", "ts": parent.ts,
+                             "thread_ts": parent.ts, "reply_count": 1},
+                 "previous_message": previous}
+    bot.sender.event(tombstone)
+    assert bot.slack.wait_for(lambda: bot.occurrences()[0].removed_at is not None)

@@ -287,3 +287,25 @@ def test_a_security_channel_given_by_name_is_resolved_once(world: World) -> None
     assert {r.slack_channel for r in rows(world) if r.kind == "security_alert"} == {
         world.security.id
     }
+
+
+def test_without_im_history_a_crash_recovery_posts_again_rather_than_lose_the_alert(
+    world: World,
+) -> None:
+    """The documented trade-off: if the earlier post cannot be looked up, a second DM beats none."""
+    world.slack.scopes[world.slack.bot_token].discard("im:history")
+    add_finding(world.db, author=world.alice.id, risk_level="low")
+    client = world.client()
+    real_post = client.chat_postMessage
+
+    def post_then_die(**kwargs: Any) -> Any:
+        real_post(**kwargs)
+        raise Crash
+
+    client.chat_postMessage = post_then_die  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        Notifier(client, world.db, world.settings).send_pending()
+    Notifier(world.client(), world.db, world.settings).send_pending(now=later(minutes=6))
+    assert len(world.slack.dms_to(world.alice)) == 2
+    assert [c.error for c in world.slack.calls_to("conversations.history")] == ["missing_scope"]
+    assert [r.status for r in rows(world)] == ["sent"]

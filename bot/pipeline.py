@@ -98,7 +98,10 @@ def ingest(
     `workspace`, when given, files every document under that workspace: a deployment with one
     Slack workspace passes its team id, so a key pasted in Slack and mailed is one finding.
     """
-    run = _Run(session, detector, now or utcnow())
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise ValueError("ingest() needs an aware datetime for `now` (UTC)")
+    run = _Run(session, detector, now)
     batch: list[Document] = []
     items: set[ItemKey] = set()
     for document in documents:

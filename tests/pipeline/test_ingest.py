@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from bot.pipeline import ingest, mark_item_removed
@@ -283,3 +284,22 @@ def test_two_writers_ingesting_the_same_messages_alert_once(db: Database) -> Non
         assert s.scalar(sa.select(sa.func.count()).select_from(Occurrence)) == 40
         kinds = s.scalars(sa.select(Notification.kind)).all()
     assert kinds.count("alert") == 40 and kinds.count("security_alert") == 40
+
+
+def test_one_new_key_in_several_messages_of_one_batch(db: Database, detector: KeyDetector) -> None:
+    raw = key(30)
+    documents = [slack(f"{n}.0", f"{raw} {raw}", author=f"U{n}") for n in range(3)]
+    with db.session() as s:
+        result = ingest(s, documents, detector, now=NOW)
+    assert (result.matches, result.new_secrets, result.new_occurrences) == (6, 1, 3)
+    assert notifications(db) == [
+        ("alert", "user:U0", "alert"),
+        ("security_alert", "security", "security_alert"),
+        ("alert", "user:U1", "alert"),
+        ("alert", "user:U2", "alert"),
+    ]
+
+
+def test_a_naive_time_is_refused(db: Database, detector: KeyDetector) -> None:
+    with db.session() as s, pytest.raises(ValueError, match="aware"):
+        ingest(s, [slack("1.0", "hello")], detector, now=datetime(2026, 1, 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -43,9 +44,7 @@ def test_cursor_value_error_and_recovery(db: Database) -> None:
 
 
 def test_times_come_back_aware_and_naive_times_are_refused(db: Database) -> None:
-    berlin = datetime(2026, 3, 2, 10, 0, tzinfo=UTC).astimezone(
-        __import__("zoneinfo").ZoneInfo("Europe/Berlin")
-    )
+    berlin = datetime(2026, 3, 2, 10, 0, tzinfo=UTC).astimezone(ZoneInfo("Europe/Berlin"))
     with db.session() as s:
         s.add(Cursor(workspace="", source="email", unit="INBOX", updated_at=berlin))
     with db.session() as s:

@@ -48,7 +48,7 @@ _MASK_MARKS = ("…", "...", "***", "####", "•", "●")
 
 
 def is_masked_or_truncated(secret: str, rule: Rule, before: str) -> bool:
-    return any(mark in secret for mark in _MASK_MARKS) or "xxxxx" in secret.lower()
+    return any(map(secret.__contains__, _MASK_MARKS)) or "xxxxx" in secret.lower()
 
 
 _TEMPLATE = re.compile(
@@ -105,12 +105,12 @@ def is_placeholder(secret: str, rule: Rule, before: str) -> bool:
     lowered = body.lower()
     if lowered in _PLACEHOLDER_VALUES or secret.lower() in _PLACEHOLDER_VALUES:
         return True
-    if any(word in lowered for word in _LONG_WORDS):
+    if any(map(lowered.__contains__, _LONG_WORDS)):
         return True
     if len(body) > 64:  # long random bodies contain short words by chance
         return False
-    words = [w.lower() for w in _WORD.findall(body)]
-    return sum(word in _SHORT_WORDS for word in words) >= 2
+    words = map(str.lower, _WORD.findall(body))
+    return sum(map(_SHORT_WORDS.__contains__, words)) >= 2
 
 
 def _runs(alphabet: str) -> list[str]:
@@ -131,17 +131,26 @@ def is_repeated_or_sequential(secret: str, rule: Rule, before: str) -> bool:
     body = _body(secret, rule)
     if len(body) > 96:
         body = body[:64] + "\0" + body[-32:]
-    if _REPEAT.search(body) or any(run in body for run in _SEQUENCES):
+    if _REPEAT.search(body) or any(map(body.__contains__, _SEQUENCES)):
         return True
     return len(body) >= 8 and len(set(body)) <= 3
 
 
 def shannon_entropy(text: str) -> float:
     """Bits per character of `text`, from its own character frequencies."""
-    if not text:
-        return 0.0
     total = len(text)
-    return -sum(n / total * math.log2(n / total) for n in Counter(text).values())
+    if total == 0:
+        return 0.0
+    # H = log2(N) - sum(n * log2(n)) / N, with n * log2(n) from a table for short texts
+    counts = Counter(text).values()
+    if total < len(_N_LOG2_N):
+        weighted = sum(map(_N_LOG2_N.__getitem__, counts))
+    else:
+        weighted = sum(n * math.log2(n) for n in counts)
+    return max(0.0, math.log2(total) - weighted / total)
+
+
+_N_LOG2_N = [0.0] + [n * math.log2(n) for n in range(1, 1025)]
 
 
 def is_low_entropy(secret: str, rule: Rule, before: str) -> bool:

@@ -13,7 +13,7 @@ import sys
 from typing import TextIO
 
 from bot import ignore, samples
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 
 CONNECT_SLACK = """\
 These were fake keys in the bundled samples ({path}).
@@ -32,18 +32,32 @@ To scan your own files or exports now: .venv/bin/python -m bot scan PATH...
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "--http", action="store_true",
+        help="serve Slack's Events API at /slack/events instead of Socket Mode",
+    )
+    parser.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000)")
+    parser.add_argument("--host", default="0.0.0.0", help="HTTP address (default 0.0.0.0)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.slack is None:
         return scan_samples(settings, sys.stdout)
-    print(
-        "leakwatch: the Slack bot is not available in this build yet; "
-        "`python -m bot scan PATH` works offline",
-        file=sys.stderr,
-    )
-    return 2
+    from bot.service import BotService
+
+    slack = settings.slack
+    http = args.http or not slack.app_token
+    if http and not slack.signing_secret:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify Slack's requests "
+            "(or set SLACK_APP_TOKEN to use Socket Mode, which needs no public URL)"
+        )
+    bot = BotService(settings)
+    bot.start(socket_mode=not http, http_port=args.port if http else None, http_host=args.host)
+    mode = f"HTTP on port {bot.http_port}" if http else "Socket Mode"
+    print(f"LeakWatch is running ({mode}). Press Ctrl+C to stop.", file=sys.stderr)
+    bot.wait()
+    return 0
 
 
 def scan_samples(settings: Settings, out: TextIO) -> int:
@@ -60,7 +74,24 @@ def scan_samples(settings: Settings, out: TextIO) -> int:
         detector=Detector.default(fingerprinter_from_settings(settings)),
         rules=ignore.IgnoreRules(),
         progress=False,
+        settings=settings,
+        store=True,
     )
     status = scan.run(out, sys.stderr)
+    if status not in (0, 1):
+        return status
+    from datetime import UTC, datetime
+
+    from bot.preview import print_digest, print_pending_messages
+    from bot.store.db import Database
+
+    now = datetime.now(UTC)
+    db = Database(settings.database_url)
+    try:
+        out.write("\nWhat LeakWatch would send once Slack is connected:\n\n")
+        print_pending_messages(db, out, now=now)
+        print_digest(db, settings, out, now=now)
+    finally:
+        db.dispose()
     out.write("\n" + CONNECT_SLACK.format(path=destination))
-    return 0 if status in (0, 1) else status
+    return 0

@@ -215,7 +215,8 @@ def compute_digest(
     workspaces: Collection[str] | None = None,
 ) -> WeeklyDigest:
     """The week's numbers from the store. `workspaces` limits them (None: every workspace)."""
-    start, end = week.starts_at, week.ends_at
+    # A week still under way (a preview) is counted up to now: ages are ages today.
+    start, end = week.starts_at, min(week.ends_at, now)
     previous_start = week.previous.starts_at
     secret = models.Secret
 

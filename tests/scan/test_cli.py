@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,29 @@ def cli(
     )
 
 
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+ScanHere = Callable[..., Result]
+
+
+@pytest.fixture
+def scan_here(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> ScanHere:
+    """`python -m bot scan` in this process, through bot.__main__.main(argv)."""
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(["scan", "--no-progress", *args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
 @pytest.fixture
 def leaky(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A folder with two keys at known places, and the keys by file."""
@@ -70,15 +95,15 @@ def test_table_is_masked_and_exit_code_is_1(
         assert key[:8] in out or key[:4] in out  # the masked preview keeps the prefix
 
 
-def test_nothing_found_exits_0(tmp_path: Path, env: dict[str, str]) -> None:
+def test_nothing_found_exits_0(tmp_path: Path, scan_here: ScanHere) -> None:
     (tmp_path / "ok.txt").write_text("export OPENAI_API_KEY=sk-...\nrequest_id=42\n")
-    result = cli(str(tmp_path / "ok.txt"), env=env)
+    result = scan_here(str(tmp_path / "ok.txt"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("No secrets found")
 
 
-def test_missing_path_exits_2(tmp_path: Path, env: dict[str, str]) -> None:
-    result = cli(str(tmp_path / "absent"), env=env)
+def test_missing_path_exits_2(tmp_path: Path, scan_here: ScanHere) -> None:
+    result = scan_here(str(tmp_path / "absent"))
     assert result.returncode == 2
     assert "no such file or directory" in result.stderr
 
@@ -88,10 +113,10 @@ def test_bad_option_exits_2(tmp_path: Path, env: dict[str, str]) -> None:
 
 
 def test_jsonl_records_point_at_the_key(
-    leaky: tuple[Path, dict[str, str]], env: dict[str, str]
+    leaky: tuple[Path, dict[str, str]], scan_here: ScanHere
 ) -> None:
     root, keys = leaky
-    result = cli(str(root), "--format", "jsonl", env=env)
+    result = scan_here(str(root), "--format", "jsonl")
     assert result.returncode == 1, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert {r["rule"] for r in records} == {"openai_project_key", "github_classic_pat"}
@@ -109,21 +134,21 @@ def test_jsonl_records_point_at_the_key(
 
 
 def test_reveal_adds_the_raw_secret_only_when_asked(
-    leaky: tuple[Path, dict[str, str]], env: dict[str, str]
+    leaky: tuple[Path, dict[str, str]], scan_here: ScanHere
 ) -> None:
     root, keys = leaky
-    hidden = cli(str(root), "--format", "jsonl", env=env)
-    shown = cli(str(root), "--format", "jsonl", "--reveal", env=env)
+    hidden = scan_here(str(root), "--format", "jsonl")
+    shown = scan_here(str(root), "--format", "jsonl", "--reveal")
     assert not any(key in hidden.stdout for key in keys.values())
     secrets = {json.loads(line)["secret"] for line in shown.stdout.splitlines()}
     assert secrets == set(keys.values())
-    table = cli(str(root), "--reveal", env=env)
+    table = scan_here(str(root), "--reveal")
     assert all(key in table.stdout for key in keys.values())
 
 
-def test_json_document_parses(leaky: tuple[Path, dict[str, str]], env: dict[str, str]) -> None:
+def test_json_document_parses(leaky: tuple[Path, dict[str, str]], scan_here: ScanHere) -> None:
     root, _ = leaky
-    result = cli(str(root), "--format", "json", env=env)
+    result = scan_here(str(root), "--format", "json")
     document = json.loads(result.stdout)
     assert document["summary"]["findings"] == 2
     assert document["summary"]["files"] == 3
@@ -161,63 +186,63 @@ def test_stdin(env: dict[str, str]) -> None:
     assert record["rule"] == "anthropic_api_key"
 
 
-def test_binary_files_are_skipped(tmp_path: Path, env: dict[str, str]) -> None:
+def test_binary_files_are_skipped(tmp_path: Path, scan_here: ScanHere) -> None:
     key = fake_secret("openai_project_key", 13)
     folder = tmp_path / "scanned"
     folder.mkdir()
     (folder / "blob.bin").write_bytes(b"\x00\x01\x02 header\x00" + key.encode() + b"\x00")
-    result = cli(str(folder), "--format", "json", env=env)
+    result = scan_here(str(folder), "--format", "json")
     assert result.returncode == 0
     document = json.loads(result.stdout)
     assert document["skipped"] == [{"path": str(folder / "blob.bin"), "reason": "binary"}]
 
 
-def test_invalid_utf8_does_not_stop_the_scan(tmp_path: Path, env: dict[str, str]) -> None:
+def test_invalid_utf8_does_not_stop_the_scan(tmp_path: Path, scan_here: ScanHere) -> None:
     key = fake_secret("openai_project_key", 14)
     (tmp_path / "mixed.txt").write_bytes(
         b"caf\xe9\n\xff\xfe\xfd garbage\nvalue \xe9\xe8 " + key.encode() + b"\n"
     )
-    result = cli(str(tmp_path), "--format", "jsonl", env=env)
+    result = scan_here(str(tmp_path), "--format", "jsonl")
     assert result.returncode == 1, result.stderr
     (record,) = (json.loads(line) for line in result.stdout.splitlines())
     assert (record["line"], record["column"]) == (3, 10)  # "value ", 2 replaced bytes, " "
 
 
 def test_ignore_file_by_fingerprint(
-    leaky: tuple[Path, dict[str, str]], env: dict[str, str]
+    leaky: tuple[Path, dict[str, str]], scan_here: ScanHere
 ) -> None:
     root, _ = leaky
     records = [
-        json.loads(x) for x in cli(str(root), "--format", "jsonl", env=env).stdout.split("\n") if x
+        json.loads(x) for x in scan_here(str(root), "--format", "jsonl").stdout.split("\n") if x
     ]
     openai = next(r for r in records if r["rule"] == "openai_project_key")
     (root / ".leakwatchignore").write_text(f"# the documented fixture\n{openai['fingerprint']}\n")
-    result = cli(str(root), "--format", "jsonl", env=env)
+    result = scan_here(str(root), "--format", "jsonl")
     assert result.returncode == 1
     assert [json.loads(x)["rule"] for x in result.stdout.splitlines()] == ["github_classic_pat"]
-    table = cli(str(root), env=env)
+    table = scan_here(str(root))
     assert "1 ignored by the ignore file" in table.stdout
 
 
 def test_ignore_file_by_glob_and_extra_ignore_file(
-    leaky: tuple[Path, dict[str, str]], env: dict[str, str], tmp_path: Path
+    leaky: tuple[Path, dict[str, str]], scan_here: ScanHere, tmp_path: Path
 ) -> None:
     root, _ = leaky
     (root / ".leakwatchignore").write_text("*.md\n")
-    result = cli(str(root), "--format", "jsonl", env=env)
+    result = scan_here(str(root), "--format", "jsonl")
     assert [json.loads(x)["rule"] for x in result.stdout.splitlines()] == ["openai_project_key"]
     extra = tmp_path / "more-ignores"
     extra.write_text("conf/\n")
-    assert cli(str(root), "--ignore", str(extra), env=env).returncode == 0
-    assert cli(str(root), "--ignore", str(tmp_path / "absent"), env=env).returncode == 2
+    assert scan_here(str(root), "--ignore", str(extra)).returncode == 0
+    assert scan_here(str(root), "--ignore", str(tmp_path / "absent")).returncode == 2
 
 
 def test_files_over_the_size_cap_are_reported_and_skipped(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, scan_here: ScanHere
 ) -> None:
     key = fake_secret("openai_project_key", 15)
     (tmp_path / "big.log").write_text("x" * 2_000_000 + key)
-    result = cli(str(tmp_path), "--max-file-size", "1", env=env)
+    result = scan_here(str(tmp_path), "--max-file-size", "1")
     assert result.returncode == 0
     assert "skipped" in result.stdout and "too large" in result.stdout
 
@@ -272,11 +297,11 @@ def test_a_large_file_is_read_in_chunks_with_bounded_memory(
     assert maxrss_mb < 200, f"peak RSS {maxrss_mb:.0f} MB"
 
 
-def test_slack_export_findings_say_where_in_the_export(tmp_path: Path, env: dict[str, str]) -> None:
+def test_slack_export_findings_say_where_in_the_export(tmp_path: Path, scan_here: ScanHere) -> None:
     from bot.samples import build
 
     samples = build(tmp_path / "samples")
-    result = cli(str(samples), "--format", "jsonl", env=env)
+    result = scan_here(str(samples), "--format", "jsonl")
     records = [json.loads(x) for x in result.stdout.splitlines()]
     slack = [r for r in records if r.get("source") == "slack"]
     assert slack, records

@@ -17,7 +17,9 @@ from typing import Any, Protocol
 
 from bot.detection.rules import Rule
 
-CHUNK = 1 << 20  # RE2 works chunk by chunk; chunks overlap by the widest rule
+# RE2 works chunk by chunk (chunks overlap by the widest rule): a small chunk holds few keys, so
+# few rules need their own pass over it.
+CHUNK = 1 << 16
 # The engine takes at most 256 hits per rule in 64 KiB (engine._HITS_PER_BLOCK): RE2 stops
 # looking for more at the same density, so a flood of look-alikes costs it no more.
 _RE2_HITS_PER_CHUNK = 256 * (CHUNK >> 16)

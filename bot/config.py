@@ -42,9 +42,11 @@ class SlackSettings:
 
 @dataclass(frozen=True)
 class SlackOAuthSettings:
+    """Many workspaces: Slack's OAuth install flow, each workspace's token encrypted at rest."""
+
     client_id: str
     client_secret: str = field(repr=False)
-    state_secret: str = field(repr=False)  # signs the OAuth state parameter
+    token_key: str = field(repr=False)  # LEAKWATCH_TOKEN_KEY
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,6 @@ class Settings:
     reminder_hours: float = 24.0
     escalation_hours: float = 72.0
     company_domains: tuple[str, ...] = ()
-    token_encryption_key: str = field(default="", repr=False)  # encrypts OAuth tokens at rest
     log_level: str = "INFO"
     slack: SlackSettings | None = None
     slack_oauth: SlackOAuthSettings | None = None
@@ -129,7 +130,6 @@ def load_settings(
         reminder_hours=env.number("LEAKWATCH_REMINDER_HOURS", 24.0),
         escalation_hours=env.number("LEAKWATCH_ESCALATION_HOURS", 72.0),
         company_domains=tuple(d.lower() for d in env.items("LEAKWATCH_COMPANY_DOMAINS")),
-        token_encryption_key=env.text("LEAKWATCH_TOKEN_KEY", ""),
         log_level=env.choice(
             "LEAKWATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
         ),
@@ -141,7 +141,8 @@ def load_settings(
 
 
 def _slack(env: _Env) -> SlackSettings | None:
-    if not env.text("SLACK_BOT_TOKEN", ""):
+    """Slack is on with a bot token (one workspace) or an OAuth client id (many workspaces)."""
+    if not env.text("SLACK_BOT_TOKEN", "") and not env.text("SLACK_CLIENT_ID", ""):
         return None
     api_url = env.text("SLACK_API_URL", "https://slack.com/api/")
     return SlackSettings(
@@ -163,10 +164,13 @@ def _slack_oauth(env: _Env) -> SlackOAuthSettings | None:
     client_id = env.text("SLACK_CLIENT_ID", "")
     if not client_id:
         return None
+    env.required("SLACK_SIGNING_SECRET", "needed with SLACK_CLIENT_ID: HTTP mode verifies requests")
     return SlackOAuthSettings(
         client_id=client_id,
         client_secret=env.required("SLACK_CLIENT_SECRET", "needed with SLACK_CLIENT_ID"),
-        state_secret=env.text("SLACK_STATE_SECRET", ""),
+        token_key=env.required(
+            "LEAKWATCH_TOKEN_KEY", "needed with SLACK_CLIENT_ID, to encrypt workspace tokens"
+        ),
     )
 
 

@@ -158,7 +158,11 @@ class Notifier:
         max_attempts: int = MAX_ATTEMPTS,
         lease: timedelta = LEASE,
         clock: Callable[[], datetime] = utcnow,
+        workspace: str | None = None,
     ) -> None:
+        """`workspace`: send only that workspace's rows (one Notifier per installed workspace,
+        each with that workspace's bot token); None sends every row (a single workspace)."""
+        self.workspace = workspace
         self.client = client
         self.db = db
         self.settings = settings
@@ -188,7 +192,10 @@ class Notifier:
         done = 0
         with self.db.session() as session:
             due = [
-                n.id for n in queries.pending_notifications(session, now=now, limit=self.batch_size)
+                n.id
+                for n in queries.pending_notifications(
+                    session, now=now, limit=self.batch_size, workspace=self.workspace
+                )
             ]
         for row_id in due:
             if self._send_one(row_id, now):

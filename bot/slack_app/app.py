@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -45,6 +45,23 @@ class Services:
     client: WebClient
     source: SlackSource  # messages to Documents, the same code the poller runs
     notifier: Notifier | None
+    _teams: dict[str, Services] = field(default_factory=dict, repr=False)
+    _teams_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def for_team(self, team_id: str, bot_token: str | None) -> Services:
+        """The services of one installed workspace (many-workspace mode): its own bot token,
+        connector and notifier. With a single workspace's token, these services themselves."""
+        if not bot_token or bot_token == self.slack.bot_token:
+            return self
+        with self._teams_lock:
+            team = self._teams.get(team_id)
+            if team is None or team.client.token != bot_token:  # new, or its token was replaced
+                client = build_client(self.slack, bot_token)
+                notifier = Notifier(client, self.db, self.settings, workspace=team_id)
+                team = Services(self.settings, self.slack, self.db, self.detector, client,
+                                SlackSource(self.slack, client=client), notifier)
+                self._teams[team_id] = team
+            return team
 
 
 def build_app(
@@ -59,19 +76,32 @@ def build_app(
     """The Bolt app with every listener; `socket_mode` apps need no signing secret."""
     slack = settings.slack
     if slack is None:
-        raise ConfigError("SLACK_BOT_TOKEN is not set (needed to run the Slack app)")
+        raise ConfigError(
+            "SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID (many) is needed for the Slack app"
+        )
     if not socket_mode and not slack.signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed for HTTP mode)")
     client = client or build_client(slack)
     if notifier is None:
         admin = build_client(slack, slack.admin_token) if slack.admin_token else None
         notifier = Notifier(client, db, settings, admin_client=admin)
-    app = App(
-        client=client,
-        signing_secret=slack.signing_secret,
-        token_verification_enabled=False,  # auth.test runs on the first request instead
-        process_before_response=False,
-    )
+    if settings.slack_oauth is None:
+        app = App(
+            client=client,
+            signing_secret=slack.signing_secret,
+            token_verification_enabled=False,  # auth.test runs on the first request instead
+            process_before_response=False,
+        )
+    else:  # many workspaces: Bolt finds each request's token in the installation store
+        from bot.slack_app.oauth import build_oauth_settings
+
+        app = App(
+            client=client,
+            signing_secret=slack.signing_secret,
+            oauth_settings=build_oauth_settings(settings, db.engine),
+            process_before_response=False,
+        )
+        app.enable_token_revocation_listeners()  # uninstalls delete the workspace's tokens
     services = Services(
         settings, slack, db, detector, client, SlackSource(slack, client=client), notifier
     )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 
 from bot.pipeline import ingest, mark_item_removed
 from bot.store import queries
@@ -73,9 +73,10 @@ def register(app: App, services: Services, lanes: Lanes | None = None) -> Lanes:
     lanes = lanes or Lanes()
 
     @app.event("message")
-    def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+    def on_message(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         channel = str(event.get("channel") or "")
-        lanes.submit(channel, lambda: handle_message_event(services, body, event))
+        team = services.for_team(str(body.get("team_id") or ""), context.bot_token)
+        lanes.submit(channel, lambda: handle_message_event(team, body, event))
 
     return lanes
 

@@ -14,8 +14,9 @@ workspace's rows (Bolt's token revocation listeners).
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
@@ -27,6 +28,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from bot.config import ConfigError, Settings
 from bot.store.slack_tables import TOKEN_COLUMNS, widen_token_columns
 
+_Entity = TypeVar("_Entity", Installation, Bot)
 ENCRYPTED_PREFIX: Final = "fernet:"
 STATE_EXPIRATION_SECONDS: Final = 600
 
@@ -87,22 +89,23 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         super().save_bot(self._sealed(bot))
 
     def find_bot(self, **kwargs: Any) -> Bot | None:
-        return self._opened(super().find_bot(**kwargs))
+        bot: Bot | None = super().find_bot(**kwargs)
+        return self._opened(bot)
 
     def find_installation(self, **kwargs: Any) -> Installation | None:
-        return self._opened(super().find_installation(**kwargs))
+        installation: Installation | None = super().find_installation(**kwargs)
+        return self._opened(installation)
 
-    def _sealed(self, entity: Any) -> Any:
+    def _sealed(self, entity: _Entity) -> _Entity:
         """A copy of the Installation or Bot with its tokens encrypted."""
-        sealed = type(entity).__new__(type(entity))
-        sealed.__dict__.update(entity.__dict__)
+        sealed = copy.copy(entity)
         for name in TOKEN_COLUMNS:
             value = getattr(entity, name, None)
             if value is not None and not value.startswith(ENCRYPTED_PREFIX):
                 setattr(sealed, name, self.cipher.encrypt(value))
         return sealed
 
-    def _opened(self, entity: Any) -> Any:
+    def _opened(self, entity: _Entity | None) -> _Entity | None:
         if entity is None:
             return None
         for name in TOKEN_COLUMNS:
@@ -112,28 +115,18 @@ class EncryptedInstallationStore(SQLAlchemyInstallationStore):
         return entity
 
 
-def build_oauth_settings(
-    settings: Settings, engine: sa.Engine, *, authorization_url: str | None = None
-) -> OAuthSettings:
+def build_oauth_settings(settings: Settings, engine: sa.Engine) -> OAuthSettings:
     oauth = settings.slack_oauth
     if oauth is None:
         raise ConfigError("SLACK_CLIENT_ID is not set (needed for the OAuth install flow)")
-    if not settings.token_encryption_key:
-        raise ConfigError(
-            "LEAKWATCH_TOKEN_KEY is not set (needed to encrypt the workspaces' tokens at rest)"
-        )
-    store = EncryptedInstallationStore(
-        oauth.client_id, engine, TokenCipher(settings.token_encryption_key)
-    )
+    store = EncryptedInstallationStore(oauth.client_id, engine, TokenCipher(oauth.token_key))
     state_store = SQLAlchemyOAuthStateStore(
         expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine
     )
-    extra = {"authorization_url": authorization_url} if authorization_url else {}
     return OAuthSettings(
         client_id=oauth.client_id,
         client_secret=oauth.client_secret,
         scopes=list(BOT_SCOPES),
         installation_store=store,
         state_store=state_store,
-        **extra,
     )

@@ -64,7 +64,7 @@ class Finding:
 
     @property
     def location(self) -> str:
-        where = f"{self.path}:{self.line}:{self.column}"
+        where = f"{printable(self.path)}:{self.line}:{self.column}"
         if self.source != "file":
             inside = " › ".join(part for part in (self.container, self.item) if part)
             return f"{where} ({self.source}: {inside})" if inside else where
@@ -73,7 +73,7 @@ class Finding:
     def record(self, reveal: bool = False) -> dict[str, Any]:
         """The JSON / JSON Lines form."""
         record: dict[str, Any] = {
-            "path": self.path,
+            "path": printable(self.path),
             "line": self.line,
             "column": self.column,
             "end_column": self.end_column,
@@ -92,6 +92,11 @@ class Finding:
         if reveal:
             record["secret"] = self.secret
         return record
+
+
+def printable(path: str) -> str:
+    """A path as text: bytes of a file name that are not UTF-8 become U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -231,10 +236,11 @@ def _uri(path: str) -> str:
     """A relative URI reference for a path, as SARIF's artifactLocation.uri wants."""
     if path.startswith("<"):
         return quote(path.strip("<>"))
-    posix = path.replace(os.sep, "/")
+    # The file system's bytes, percent-encoded: names that are not UTF-8 survive.
+    posix = os.fsencode(path.replace(os.sep, "/"))
     if os.path.isabs(path):
         return "file://" + quote(posix)
-    return quote(posix.removeprefix("./"))
+    return quote(posix.removeprefix(b"./"))
 
 
 class TableRenderer:

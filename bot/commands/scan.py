@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import ignore
 from bot.config import Settings
-from bot.output import Finding, ProgressBar, Summary, renderer
+from bot.output import Finding, ProgressBar, Summary, printable, renderer
 from connectors.base import Document
 from connectors.files import STDIN, ChunkPlacement, FileSource, SkippedPath, total_bytes
 
@@ -163,7 +163,7 @@ class Scan:
         finally:
             if bar is not None:
                 bar.finish()
-        skipped = [(s.path, s.reason) for s in [*source.skipped, *archive_errors]]
+        skipped = [(printable(s.path), s.reason) for s in [*source.skipped, *archive_errors]]
         summary = Summary(
             files=source.files_read,
             bytes=source.bytes_read,

@@ -359,3 +359,18 @@ def test_store_records_each_secret_once(
         db.dispose()
     assert stored == printed
     assert occurrences == 2  # the second scan found the same two places: nothing new
+
+
+def test_a_file_name_that_is_not_utf8_is_printed_and_kept_in_sarif(
+    tmp_path: Path, scan_here: ScanHere
+) -> None:
+    folder = tmp_path / "names"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xe9.txt")  # Latin-1 bytes on disk, not UTF-8
+    (folder / name).write_text("k " + fake_secret("openai_project_key", 16) + "\n")
+    record = json.loads(scan_here(str(folder), "--format", "jsonl").stdout)
+    assert record["path"] == str(folder / "caf\ufffd.txt")
+    sarif = json.loads(scan_here(str(folder), "--format", "sarif").stdout)
+    uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert uri["uri"].endswith("/caf%E9.txt")
+    assert scan_here(str(folder)).returncode == 1

@@ -35,7 +35,7 @@ STATE_EXPIRATION_SECONDS: Final = 600
 # The scopes app.yaml asks for; tests/install/test_manifest.py keeps the two in step.
 BOT_SCOPES: Final = (
     "channels:history", "channels:join", "channels:read", "chat:write", "commands", "files:read",
-    "groups:history", "groups:read", "im:write", "usergroups:read", "users:read",
+    "groups:history", "groups:read", "im:history", "im:write", "usergroups:read", "users:read",
     "users:read.email",
 )
 

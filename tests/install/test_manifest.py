@@ -25,7 +25,8 @@ SCOPES_BY_METHOD: dict[str, set[str]] = {
     "chat.postEphemeral": {"chat:write"},
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
-    "conversations.history": {"channels:history", "groups:history"},
+    # and im:history: the notifier reads its own DM back to tell whether a post went through
+    "conversations.history": {"channels:history", "groups:history", "im:history"},
     "conversations.info": {"channels:read", "groups:read"},
     "conversations.join": {"channels:join"},
     "conversations.list": {"channels:read", "groups:read"},
@@ -111,3 +112,9 @@ def test_the_manifest_is_complete_for_a_newcomer() -> None:
     settings = manifest["settings"]
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
+
+
+def test_the_oauth_install_asks_for_the_manifest_scopes() -> None:
+    from bot.slack_app.oauth import BOT_SCOPES
+
+    assert set(BOT_SCOPES) == set(_manifest()["oauth_config"]["scopes"]["bot"])

@@ -34,6 +34,22 @@ _DOCUMENTATION_HASHES = frozenset(
         "7f75367e7881255134e1375e723d1dea",
         "f56e323494a6ffc2064e7a955908957d",
         "0e3fd41c01a697720785471d74558508",
+        # the sample API keys of the Firebase SDKs (the list gitleaks allow-lists)
+        "2037abcaffb2b77785da716cf7ccff4f",
+        "3f370c9dd8225c63b5c77de1f785edc9",
+        "e4a5542bb7fd7b67e943c71ad29c34b5",
+        "a19f89ab3555eac10c40741f6df79ecf",
+        "0b476bdf9acf2123d547b5ae76f1e598",
+        "eb540d2b6ee2a0a47c5779bc8a014178",
+        "37f8f09bdf12c2f2eae4ead7273a62dd",
+        "8731261cb72d86267a32a532ebd3df42",
+        "49f777db995e8260da7ca9ffdf0c08d6",
+        "27a9a42931dff7eb2f8434e20a9bce97",
+        "dc0fcf046c61640cbd1e8b999ada3262",
+        "4c98242dcadc8b29005c6b4aad526552",
+        "ea9bb1082cf95663f5faca23b8b15ef2",
+        "3a8b61d0f636b007840c0d40ba12bcf4",
+        "a6c814bc555ae62c7bd8b58ec07bf559",
     }
 )
 
@@ -129,8 +145,8 @@ def is_repeated_or_sequential(secret: str, rule: Rule, before: str) -> bool:
     and a random body of thousands of characters holds such a run by chance now and then.
     """
     body = _body(secret, rule)
-    if len(body) > 96:
-        body = body[:64] + "\0" + body[-32:]
+    if len(body) > 48:
+        body = body[:32] + "\0" + body[-16:]
     if _REPEAT.search(body) or any(map(body.__contains__, _SEQUENCES)):
         return True
     return len(body) >= 8 and len(set(body)) <= 3

@@ -60,9 +60,23 @@ def test_low_entropy_is_measured_against_the_rule_floor() -> None:
     assert not FILTERS["is_low_entropy"](fake_secret("generic_api_key_assignment"), GENERIC, "")
 
 
-def test_documentation_examples_are_known() -> None:
-    rule = RULES["aws_access_key"]
-    assert first_reason("AKIAIOSFODNN7EXAMPLE", rule, "") == "is_documentation_example"
+@pytest.mark.parametrize(
+    ("rule_id", "value"),
+    [
+        ("aws_access_key", "AKIAIOSFODNN7EXAMPLE"),
+        # assembled here so that no other scanner trips on this file
+        ("stripe_test_secret_key", "sk_" + "test_" + "4eC39HqLyjWDarjtT1zdp7dc"),
+        ("google_api_key", "AIzaSy" + "AnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs"),
+        (
+            "jwt",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+            "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+            "SflKxwRJSMeKKF2QT4fwpMeJf36POk6y" + "JV_adQssw5c",
+        ),
+    ],
+)
+def test_documentation_examples_are_known(rule_id: str, value: str) -> None:
+    assert first_reason(value, RULES[rule_id], "") == "is_documentation_example"
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The detector: one multi-pattern pass, short confirmations, named filters, then matches.
 
     hits = scanner.ends(bytes)             # linear: Hyperscan (or RE2) over the whole input
-    for each hit: re.search on the window  # bounded: at most the rule's width before the end
+    for each hit: re.match from a keyword  # bounded: within the rule's width before the end
     filters, checksum, `near` context      # per candidate, on the candidate only
     overlaps resolved, offsets mapped      # bytes -> characters, lines, columns
 
@@ -255,34 +255,34 @@ def _pick_winners(cluster: list[_Found]) -> None:
 
 
 class _Positions:
-    """Maps byte offsets to character offsets, and character offsets to lines and columns.
+    """Maps byte offsets to character offsets, lines and columns, for the offsets asked for.
 
-    Work is proportional to the input once, plus the number of offsets asked for: pure-ASCII
-    text maps one to one; otherwise the text between consecutive offsets is decoded once.
+    Work is proportional to the input once, plus the number of offsets: pure-ASCII text maps
+    one to one; otherwise the text between consecutive offsets is decoded once.
     """
 
     def __init__(self, text: str, data: bytes, offsets: list[int]) -> None:
-        self._text = text
+        ordered = sorted(set(offsets))
         self._chars: dict[int, int] = {}
         if len(data) != len(text):
             previous_byte = previous_char = 0
-            for offset in sorted(set(offsets)):
+            for offset in ordered:
                 previous_char += len(data[previous_byte:offset].decode("utf-8", "surrogatepass"))
                 previous_byte = offset
                 self._chars[offset] = previous_char
-        self._line_cache: tuple[int, int, int] = (0, 1, 0)  # (position, line, line start)
+        self._places: dict[int, tuple[int, int]] = {}
+        line, line_start, previous = 1, 0, 0
+        for position in (self.char(offset) for offset in ordered):
+            newlines = text.count("\n", previous, position)
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", previous, position) + 1
+            self._places[position] = (line, position - line_start + 1)
+            previous = position
 
     def char(self, byte_offset: int) -> int:
-        return self._chars.get(byte_offset, byte_offset) if self._chars else byte_offset
+        return self._chars.get(byte_offset, byte_offset)
 
     def line_column(self, position: int) -> tuple[int, int]:
-        """1-based line and column; cheap when positions are asked for in increasing order."""
-        cached_position, line, line_start = self._line_cache
-        if position < cached_position:
-            cached_position, line, line_start = 0, 1, 0
-        newlines = self._text.count("\n", cached_position, position)
-        if newlines:
-            line += newlines
-            line_start = self._text.rfind("\n", cached_position, position) + 1
-        self._line_cache = (position, line, line_start)
-        return line, position - line_start + 1
+        """1-based line and column of a character offset given to the constructor (as bytes)."""
+        return self._places[position]

@@ -109,3 +109,18 @@ def test_empty_and_tiny_inputs(detector: Detector) -> None:
 def test_unknown_engine_is_refused(fingerprinter: Fingerprinter) -> None:
     with pytest.raises(ValueError, match="unknown engine"):
         Detector.default(fingerprinter, engine="pcre")  # type: ignore[arg-type]
+
+
+def test_multiline_key_starts_on_its_first_line(detector: Detector) -> None:
+    key = fake_secret("private_key_pem", 2)
+    text = f"ünïcode first\ndeploy key:\n{key}\nthanks"
+    [match] = detector.scan(text)
+    assert (match.line, match.column) == (3, 1)
+    assert text[match.start : match.end] == key
+    assert match.end_column == len(key.splitlines()[-1]) + 1
+
+
+def test_text_with_a_lone_surrogate_still_scans(detector: Detector) -> None:
+    key = fake_secret("groq_api_key", 1)
+    [match] = detector.scan(f"broken \udc80 export, key {key}")
+    assert match.secret == key

@@ -25,7 +25,8 @@ Filter = Callable[[str, "Rule", str], bool]  # (secret, rule, text just before i
 
 # SHA-256 prefixes of values published in providers' documentation, kept as hashes so that our
 # own tree does not carry them: AWS's access key id and secret key, Stripe's shared test key,
-# jwt.io's sample token, a Firebase SDK sample key, Slack's "not a real token".
+# jwt.io's sample token, Slack's "not a real token", the OAuth 2.0 RFC's client credentials and
+# the Firebase SDKs' sample keys.
 _DOCUMENTATION_HASHES = frozenset(
     {
         "1a5d44a2dca19669d72edf4c4f1c27c4",
@@ -34,6 +35,7 @@ _DOCUMENTATION_HASHES = frozenset(
         "7f75367e7881255134e1375e723d1dea",
         "f56e323494a6ffc2064e7a955908957d",
         "0e3fd41c01a697720785471d74558508",
+        "ca7459e2b26776de081b9a07e40227fd",  # RFC 6749's Basic credentials (s6BhdRkqt3:…)
         # the sample API keys of the Firebase SDKs (the list gitleaks allow-lists)
         "2037abcaffb2b77785da716cf7ccff4f",
         "3f370c9dd8225c63b5c77de1f785edc9",
@@ -119,7 +121,7 @@ def is_placeholder(secret: str, rule: Rule, before: str) -> bool:
     """Words in place of a random value: YOUR_API_KEY, sk-your-key-here, <token>, changeme."""
     body = _body(secret, rule)
     lowered = body.lower()
-    if lowered in _PLACEHOLDER_VALUES or secret.lower() in _PLACEHOLDER_VALUES:
+    if lowered.strip(".:;!?") in _PLACEHOLDER_VALUES or secret.lower() in _PLACEHOLDER_VALUES:
         return True
     if any(map(lowered.__contains__, _LONG_WORDS)):
         return True
@@ -216,7 +218,8 @@ _CODE = re.compile(r"^(?:self|this|cls|config|settings|params|args|options|opts|
 
 def is_code_reference(secret: str, rule: Rule, before: str) -> bool:
     """A name or expression, not a literal: get_token(), self.api_key, request.headers."""
-    return _IDENTIFIER.match(secret) is not None or _CODE.search(secret) is not None
+    word = secret.rstrip(".:;!?")  # a word at the end of a sentence, "OPTIONAL:"
+    return _IDENTIFIER.match(word) is not None or _CODE.search(secret) is not None
 
 
 _PATH_STARTS = ("/", "~/", "./", "../")

@@ -13,6 +13,8 @@ PostgreSQL is reached through psycopg 3; `postgresql://` and `postgres://` URLs 
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+SCHEMA_LOCK = 0x4C57_0001  # advisory lock id taken while migrating ("LW", 1)
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -60,6 +63,7 @@ class Database:
 
         before = self.current_revision()
         with self.engine.begin() as connection:
+            self._lock_schema(connection)
             command.upgrade(self._alembic_config(connection), revision)
         after = self.current_revision()
         if after != before:
@@ -69,6 +73,7 @@ class Database:
         from alembic import command
 
         with self.engine.begin() as connection:
+            self._lock_schema(connection)
             command.downgrade(self._alembic_config(connection), revision)
 
     def current_revision(self) -> str | None:
@@ -84,6 +89,12 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def _lock_schema(self, connection: sa.Connection) -> None:
+        # Replicas starting together must not run the same migration twice. PostgreSQL: a
+        # transaction-scoped advisory lock; SQLite: BEGIN IMMEDIATE already holds the write lock.
+        if self.url.get_backend_name() == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
 
     def _alembic_config(self, connection: sa.Connection | None) -> Any:
         from alembic.config import Config
@@ -117,14 +128,34 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
         # In WAL mode NORMAL survives a crash of the process; only a power cut may lose the
         # last transactions, never corrupt the file.
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a lasting property of the file) unless it is already.
+
+    The switch needs the file to itself and, unlike other statements, can fail with "database
+    is locked" at once instead of waiting, when two processes open a new file together; so it
+    is retried within the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() in ("wal", "memory"):
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _begin_immediate(connection: sa.Connection) -> None:

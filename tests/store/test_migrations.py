@@ -91,3 +91,30 @@ def test_sqlite_database_is_configured_for_safe_concurrent_use(tmp_path) -> None
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
     finally:
         db.dispose()
+
+
+def test_two_processes_upgrading_at_once_both_succeed(database_url: str) -> None:
+    import threading
+
+    databases = [Database(database_url), Database(database_url)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def upgrade(db: Database) -> None:
+        try:
+            barrier.wait(timeout=10)
+            db.upgrade()
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=upgrade, args=(db,)) for db in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert errors == []
+        assert databases[0].current_revision() == databases[0].head_revision()
+    finally:
+        for db in databases:
+            db.dispose()

@@ -20,6 +20,9 @@ from typing import Any
 
 import pytest
 
+from bot.detection.engine import Detector
+from bot.detection.fingerprint import Fingerprinter
+
 from tests.standins.confluence import ConfluenceStandin
 from tests.standins.slack import SlackStandin
 
@@ -90,6 +93,12 @@ class Ledger:
 
 
 LEDGER = Ledger()
+FINGERPRINTER = Fingerprinter(b"fault-tests-fingerprint-key-0001")
+
+
+@pytest.fixture(scope="session")
+def detector() -> Detector:
+    return Detector.default(FINGERPRINTER)
 
 
 @pytest.fixture(scope="session")

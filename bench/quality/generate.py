@@ -227,6 +227,12 @@ class Generator:
             return f"https://hooks.internal.example/run?token={value}&retry=1"
         if style == "single_quoted":
             return f"KEY = '{value}'"
+        if style == "log_json":
+            return f'{{"level":"error","msg":"401 from upstream","key":"{value}","attempt":3}}'
+        if style == "docker":
+            return f"docker run -e {name}={value} registry.example/worker:1.4"
+        if style == "toml":
+            return f'{name.lower()} = "{value}"'
         return value
 
     # Negatives --------------------------------------------------------------------------------
@@ -265,7 +271,9 @@ class Generator:
                 page.key(f"{stamp} {who}: {text}", fake, "chat_inline")
             elif roll < 0.14:
                 fake = self.fake("token", "url", "generic")
-                style = self.rng.choice(["env", "export", "python", "curl", "json"])
+                style = self.rng.choice(
+                    ["env", "export", "python", "curl", "json", "log_json", "docker", "url"]
+                )
                 page.add(f"{stamp} {who}: this is what I have in my setup:")
                 page.add("```")
                 page.key(self.key_line(fake, style), fake, f"chat_code_{style}")
@@ -301,18 +309,33 @@ class Generator:
             if roll < 0.25:
                 fake = self.fake("token", "url", "generic")
                 style = self.rng.choice(
-                    ["env", "yaml", "yaml_quoted", "json", "python", "curl", "export"]
+                    ["env", "yaml", "yaml_quoted", "json", "python", "curl", "export", "toml"]
                 )
                 page.add("<pre><code>" if html else "```")
                 page.key(self.key_line(fake, style), fake, f"wiki_code_{style}")
                 page.add("</code></pre>" if html else "```")
             elif roll < 0.35:
                 fake = self.fake("token", "url")
-                line = (
-                    f"<p>The shared key for the sandbox is <code>{fake.text}</code>.</p>"
-                    if html
-                    else f"The shared key for the sandbox is `{fake.text}`."
-                )
+                variant = self.rng.randrange(3)
+                if variant == 0:
+                    line = (
+                        f"<p>The shared key for the sandbox is <code>{fake.text}</code>.</p>"
+                        if html
+                        else f"The shared key for the sandbox is `{fake.text}`."
+                    )
+                elif variant == 1:  # a row of a table of environments
+                    env = self.rng.choice(["staging", "prod", "sandbox"])
+                    line = (
+                        f"<tr><td>{env}</td><td>{fake.provider}</td><td>{fake.text}</td></tr>"
+                        if html
+                        else f"| {env} | {fake.provider} | {fake.text} |"
+                    )
+                else:  # at the end of a sentence, the full stop right after it
+                    line = (
+                        f"<p>Until the vault is set up, use {fake.text}.</p>"
+                        if html
+                        else f"Until the vault is set up, use {fake.text}."
+                    )
                 page.key(line, fake, "wiki_inline")
             elif roll < 0.38:
                 fake = self.fake("multiline")
@@ -614,7 +637,42 @@ def _prose_negative(g: Generator) -> str:
     )
 
 
+def _public_identifier(g: Generator) -> str:
+    """Identifiers that look random and are not secrets: publishable keys, object and file ids."""
+    base62 = string.ascii_letters + string.digits
+    mode = g.rng.choice(["live", "test"])
+    file_id = _rand(g.rng, string.ascii_uppercase + string.digits, 9)
+    return g.rng.choice(
+        [
+            f"Stripe.js is set up with pk_{mode}_{_rand(g.rng, base62, 99)}",
+            f"refund for charge ch_{_rand(g.rng, base62, 24)} went through",
+            f"customer cus_{_rand(g.rng, base62, 14)} asked for an invoice copy",
+            f"see the file F0{file_id} in the thread",
+            f"request req_{_rand(g.rng, base62, 24)} timed out after 30 s",
+            f"the Sentry event id is {_rand(g.rng, '0123456789abcdef', 32)}",
+            f"pipeline run {_rand(g.rng, base62, 22)} is stuck in queued",
+        ]
+    )
+
+
+def _lookalike(g: Generator) -> str:
+    """Key prefixes in ordinary words and explanations, with no key after them."""
+    return g.rng.choice(
+        [
+            "we pinned sk-learn (scikit-learn) to 1.5 because of the pickle format change",
+            "OpenAI project keys start with sk-proj- and service accounts with sk-svcacct-",
+            "GitHub classic tokens have the ghp_ prefix, fine-grained ones github_pat_",
+            "Slack bot tokens start with xoxb- and user tokens with xoxp-",
+            "an AWS access key id starts with AKIA (long-term) or ASIA (temporary)",
+            "Anthropic keys look like sk-ant-api03- followed by about 95 characters",
+            "set the header x-api-key to your key, not Authorization",
+        ]
+    )
+
+
 NEGATIVES: dict[str, Callable[[Generator], str]] = {
+    "public_identifier": _public_identifier,
+    "lookalike": _lookalike,
     "placeholder": _placeholder,
     "masked": _masked,
     "docs_example": _docs_example,

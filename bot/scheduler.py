@@ -54,7 +54,7 @@ import urllib.error
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -90,6 +90,12 @@ DIGEST_MARKER_PREFIX: Final = "lw-digest-"
 DIGEST_WORKSPACE: Final = ""  # one digest for the whole deployment, every source included
 
 Job = Callable[[], object]
+
+
+class OutboxSender(Protocol):
+    """What sends the outbox: a Notifier, or every installed workspace's (many workspaces)."""
+
+    def send_pending(self, now: datetime | None = None) -> int: ...
 
 
 def utc_now() -> datetime:
@@ -223,7 +229,7 @@ def run_poll(
     db: Database,
     source: Source,
     detector: Scanner,
-    notifier: Notifier | None = None,
+    notifier: OutboxSender | None = None,
     *,
     workspace: str = "",
     now: datetime | None = None,
@@ -244,7 +250,7 @@ def run_poll(
 
 
 def queue_reminders_and_send(
-    db: Database, notifier: Notifier, settings: Settings, *, now: datetime | None = None
+    db: Database, notifier: OutboxSender, settings: Settings, *, now: datetime | None = None
 ) -> int:
     """The reminders job: queue due reminders and escalations, then send the outbox.
 
@@ -302,21 +308,31 @@ class DigestPost:
 
 
 def post_due_digest(
-    db: Database, client: WebClient, settings: Settings, *, now: datetime | None = None
+    db: Database,
+    client: WebClient,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    workspace: str = DIGEST_WORKSPACE,
+    post_to: Callable[[], str | None] | None = None,
 ) -> DigestPost | None:
     """The weekly-digest job: post the latest scheduled week's digest unless it was claimed.
 
     Idempotent, so it is also the catch-up after a restart and the hourly retry. Returns None
-    when no digest channel is configured.
+    when no digest channel is configured. `workspace` (a team id; many workspaces) counts only
+    that workspace's findings and keeps its own once-per-week claim; `post_to` finds the channel
+    id in that workspace, and is asked only when the week is still to be posted.
     """
     now = now or utc_now()
     if not settings.digest_channel:
         log.warning("weekly digest skipped: LEAKWATCH_DIGEST_CHANNEL is not set")
         return None
     week = due_week(settings, now)
-    if is_week_claimed(db, settings.digest_channel, week.start):
+    if is_week_claimed(db, settings.digest_channel, week.start, workspace=workspace):
         return DigestPost(week, settings.digest_channel, "already_claimed")
-    return post_digest_for_week(db, client, settings, week, now=now)
+    return post_digest_for_week(
+        db, client, settings, week, now=now, workspace=workspace, post_to=post_to
+    )
 
 
 def post_missed_digest(
@@ -329,12 +345,14 @@ def post_missed_digest(
     return result
 
 
-def is_week_claimed(db: Database, channel: str, week_start: date) -> bool:
+def is_week_claimed(
+    db: Database, channel: str, week_start: date, *, workspace: str = DIGEST_WORKSPACE
+) -> bool:
     with db.session() as session:
         return (
             session.scalar(
                 sa.select(models.Digest.id).where(
-                    models.Digest.workspace == DIGEST_WORKSPACE,
+                    models.Digest.workspace == workspace,
                     models.Digest.channel == channel,
                     models.Digest.week_start == week_start,
                 )
@@ -352,28 +370,44 @@ def post_digest_for_week(
     now: datetime | None = None,
     force: bool = False,
     verify_delay: float | None = None,
+    workspace: str = DIGEST_WORKSPACE,
+    post_to: Callable[[], str | None] | None = None,
 ) -> DigestPost:
     """Claim the week, post its digest to settings.digest_channel, record the message ts.
 
     `force` posts even when the week is already claimed (an operator's repeat), and records
     the new message on the existing row. `verify_delay` (default VERIFY_DELAY_SECONDS): how
     long to wait, after a post whose outcome is unknown, before looking for it in the channel.
+    `workspace` and `post_to`: see post_due_digest. The claim is kept under the channel as
+    configured; the message goes to the id `post_to` finds (None: not found, nothing posted).
     """
     now = now or utc_now()
     channel = settings.digest_channel
     if not channel:
         raise ValueError("LEAKWATCH_DIGEST_CHANNEL is not set")
-    if not _claim_week(db, channel, week.start) and not force:
+    target = channel
+    if post_to is not None:
+        found = post_to()
+        if found is None:
+            log.error("weekly digest not posted: the channel %s was not found", channel)
+            return DigestPost(week, channel, "released", error="channel_not_found")
+        target = found
+    if not _claim_week(db, channel, week.start, workspace) and not force:
         log.info("digest for the week of %s already claimed for %s", week.start, channel)
         return DigestPost(week, channel, "already_claimed")
 
     try:
         with db.session() as session:
-            digest = compute_digest(session, week, now=now)
+            digest = compute_digest(
+                session,
+                week,
+                now=now,
+                workspaces=None if workspace == DIGEST_WORKSPACE else (workspace,),
+            )
         blocks, text = digest_blocks(digest), digest_summary(digest)
     except Exception:
         if not force:
-            _release_claim(db, channel, week.start)
+            _release_claim(db, channel, week.start, workspace)
         raise
     marker = digest_marker(week)
     blocks[0] = {**blocks[0], "block_id": marker}
@@ -381,7 +415,7 @@ def post_digest_for_week(
     client = _without_server_error_retries(client)
     try:
         response = client.chat_postMessage(
-            channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+            channel=target, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
         )
         slack_ts: str | None = str(response.get("ts") or "") or None
     except Exception as error:
@@ -389,7 +423,7 @@ def post_digest_for_week(
         if not _nothing_was_posted(error):
             time.sleep(VERIFY_DELAY_SECONDS if verify_delay is None else verify_delay)
             try:
-                slack_ts = find_posted_digest(client, channel, marker)
+                slack_ts = find_posted_digest(client, target, marker)
             except Exception as check_error:
                 log.error(
                     "weekly digest for %s may or may not have been posted (%s), and the channel "
@@ -404,7 +438,7 @@ def post_digest_for_week(
             slack_ts = None
         if slack_ts is None:
             if not force:
-                _release_claim(db, channel, week.start)
+                _release_claim(db, channel, week.start, workspace)
             log.error("weekly digest for %s not posted, will retry: %s", week.start, why)
             return DigestPost(week, channel, "released", error=why)
         log.info("weekly digest for %s was posted despite %s", week.start, why)
@@ -414,7 +448,7 @@ def post_digest_for_week(
             session.execute(
                 sa.update(models.Digest)
                 .where(
-                    models.Digest.workspace == DIGEST_WORKSPACE,
+                    models.Digest.workspace == workspace,
                     models.Digest.channel == channel,
                     models.Digest.week_start == week.start,
                 )
@@ -466,22 +500,20 @@ def _without_server_error_retries(client: WebClient) -> WebClient:
     return copy
 
 
-def _claim_week(db: Database, channel: str, week_start: date) -> bool:
+def _claim_week(db: Database, channel: str, week_start: date, workspace: str) -> bool:
     try:
         with db.session() as session:
-            session.add(
-                models.Digest(workspace=DIGEST_WORKSPACE, channel=channel, week_start=week_start)
-            )
+            session.add(models.Digest(workspace=workspace, channel=channel, week_start=week_start))
     except IntegrityError:
         return False
     return True
 
 
-def _release_claim(db: Database, channel: str, week_start: date) -> None:
+def _release_claim(db: Database, channel: str, week_start: date, workspace: str) -> None:
     with db.session() as session:
         session.execute(
             sa.delete(models.Digest).where(
-                models.Digest.workspace == DIGEST_WORKSPACE,
+                models.Digest.workspace == workspace,
                 models.Digest.channel == channel,
                 models.Digest.week_start == week_start,
                 models.Digest.posted_at.is_(None),

@@ -313,16 +313,8 @@ class Notifier:
         if not channel:
             reason = f"{why}, and " if why else ""
             raise _Permanent(f"{reason}no security channel is set (LEAKWATCH_SECURITY_CHANNEL)")
-        if _CHANNEL_ID.match(channel):
-            return channel
         if self._security_id is None:
-            name = channel.lstrip("#").lower()
-            for page in self.client.conversations_list(
-                types="public_channel,private_channel", exclude_archived=True, limit=200
-            ):
-                for found in page.get("channels") or []:
-                    if str(found.get("name", "")).lower() == name:
-                        self._security_id = str(found["id"])
+            self._security_id = find_channel_id(self.client, channel)
             if self._security_id is None:
                 raise _Permanent(f"the security channel {channel} was not found; invite the bot")
         return self._security_id
@@ -541,6 +533,25 @@ class Notifier:
                     sa.update(Occurrence).where(Occurrence.id.in_(deleted)).values(removed_at=now)
                 )
         return len(deleted)
+
+
+def find_channel_id(client: WebClient, channel: str) -> str | None:
+    """The id of a channel given as an id or a name ("#security"), in the client's workspace.
+
+    A name is looked up with conversations.list (the bot sees private channels it is in);
+    None when no channel has that name. The same name may be a different channel in every
+    workspace, so each workspace resolves it with its own client.
+    """
+    if _CHANNEL_ID.match(channel):
+        return channel
+    name = channel.lstrip("#").lower()
+    for page in client.conversations_list(
+        types="public_channel,private_channel", exclude_archived=True, limit=200
+    ):
+        for found in page.get("channels") or []:
+            if str(found.get("name", "")).lower() == name:
+                return str(found["id"])
+    return None
 
 
 def _unreachable(user: dict[str, Any]) -> str | None:

@@ -38,12 +38,25 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from bot.detection.risk import Risk, assess
 from bot.detection.types import Match
 from bot.store import queries
-from bot.store.models import AuditEvent, Base, Notification, Occurrence, Secret, utcnow
+from bot.store.models import (
+    ITEM_ID_LENGTH,
+    TITLE_LENGTH,
+    UNIT_LENGTH,
+    AuditEvent,
+    Base,
+    Notification,
+    Occurrence,
+    Secret,
+    fit_identifier,
+    utcnow,
+)
 from connectors.base import Document
 
 BATCH_DOCUMENTS: Final = 2000
 IN_CHUNK: Final = 500  # values per IN (…) list: well under SQLite's bound-parameter limit
 ACTOR: Final = "leakwatch"
+NAME_LENGTH: Final = 255  # occurrences.unit_name and .author
+EMAIL_LENGTH: Final = 320  # occurrences.author_email
 ALERT_LEVELS: Final = frozenset({"critical", "high"})
 
 # Rows are written through the Core tables, many at once (executemany, batched by SQLAlchemy's
@@ -107,6 +120,7 @@ def ingest(
     for document in documents:
         if workspace is not None and document.workspace != workspace:
             document = replace(document, workspace=workspace)
+        document = _fitted(document)
         key = (document.workspace, document.source, document.item_id)
         # Two versions of one item in a batch are taken in order, in separate batches.
         if key in items or len(batch) >= batch_size:
@@ -128,7 +142,7 @@ def mark_item_removed(
         .where(
             Occurrence.workspace == workspace,
             Occurrence.source == source,
-            Occurrence.item_id == item_id,
+            Occurrence.item_id == fit_identifier(item_id, ITEM_ID_LENGTH),
             Occurrence.removed_at.is_(None),
         )
         .values(removed_at=now)
@@ -425,6 +439,32 @@ class _ItemsIn:
         return list(items) if self.dialect == "postgresql" else json.dumps(list(items))
 
 
+def _fitted(document: Document) -> Document:
+    """The document with its fields cut to the columns' sizes (rarely needed, so checked first).
+
+    Ids keep a stable, distinct form (`fit_identifier`); descriptive text is simply cut.
+    """
+    author, email = document.author or "", document.author_email or ""
+    if (
+        len(document.item_id) <= ITEM_ID_LENGTH
+        and len(document.unit) <= UNIT_LENGTH
+        and len(document.unit_name) <= NAME_LENGTH
+        and len(document.title) <= TITLE_LENGTH
+        and len(author) <= NAME_LENGTH
+        and len(email) <= EMAIL_LENGTH
+    ):
+        return document
+    return replace(
+        document,
+        item_id=fit_identifier(document.item_id, ITEM_ID_LENGTH),
+        unit=fit_identifier(document.unit, UNIT_LENGTH),
+        unit_name=document.unit_name[:NAME_LENGTH],
+        title=document.title[:TITLE_LENGTH],
+        author=document.author[:NAME_LENGTH] if document.author else document.author,
+        author_email=email if len(email) <= EMAIL_LENGTH else None,  # cut, it would mislead
+    )
+
+
 def _set_risk(secret: Secret, risk: Risk) -> None:
     secret.risk_score = risk.score
     secret.risk_level = risk.level
@@ -459,7 +499,7 @@ def _occurrence_row(entry: _New, now: datetime) -> dict[str, Any]:
         "unit": document.unit,
         "unit_name": document.unit_name,
         "item_id": document.item_id,
-        "title": document.title[:512],
+        "title": document.title,
         "author": document.author,
         "author_email": document.author_email,
         "permalink": document.permalink,

@@ -10,6 +10,7 @@ and the migrations agree.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
@@ -33,6 +34,21 @@ NAMING_CONVENTION: Final = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+ITEM_ID_LENGTH: Final = 512
+UNIT_LENGTH: Final = 255
+TITLE_LENGTH: Final = 512
+
+
+def fit_identifier(value: str, limit: int) -> str:
+    """`value` if it fits in `limit` characters, else a stable shortened form that still tells
+    values apart (its start and a SHA-256 of the whole): used for item ids and unit ids, which
+    must stay unique and the same from run to run (a deep file path, a long Message-ID)."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{value[: limit - len(digest) - 1]}#{digest}"
 
 
 def utcnow() -> datetime:
@@ -139,10 +155,10 @@ class Occurrence(Base):
     secret_id: Mapped[int] = mapped_column(sa.ForeignKey("secrets.id", ondelete="CASCADE"))
     workspace: Mapped[str] = _workspace()
     source: Mapped[str] = mapped_column(sa.String(16))
-    unit: Mapped[str] = mapped_column(sa.String(255))  # channel id, space key, mail folder
+    unit: Mapped[str] = mapped_column(sa.String(UNIT_LENGTH))  # channel, space key, mail folder
     unit_name: Mapped[str] = mapped_column(sa.String(255), default="", server_default="")
-    item_id: Mapped[str] = mapped_column(sa.String(512))
-    title: Mapped[str] = mapped_column(sa.String(512), default="", server_default="")
+    item_id: Mapped[str] = mapped_column(sa.String(ITEM_ID_LENGTH))
+    title: Mapped[str] = mapped_column(sa.String(TITLE_LENGTH), default="", server_default="")
     author: Mapped[str | None] = mapped_column(sa.String(255))  # Slack user id or email address
     author_email: Mapped[str | None] = mapped_column(sa.String(320))
     permalink: Mapped[str | None] = mapped_column(sa.Text)
@@ -210,7 +226,7 @@ class Cursor(Base):
 
     workspace: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default="")
     source: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
-    unit: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    unit: Mapped[str] = mapped_column(sa.String(UNIT_LENGTH), primary_key=True)
     value: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(sa.Text)  # None after a clean read

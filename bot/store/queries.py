@@ -19,6 +19,7 @@ from bot.logs import redact
 from bot.store.models import (
     NOTIFICATION_STATUSES,
     SECRET_STATUSES,
+    UNIT_LENGTH,
     AuditEvent,
     Cursor,
     Notification,
@@ -26,6 +27,7 @@ from bot.store.models import (
     ProcessedEvent,
     Secret,
     Suppression,
+    fit_identifier,
 )
 
 _LEVEL_FLOOR = {level: floor for floor, level in LEVELS}
@@ -55,7 +57,7 @@ def insert_ignoring_conflicts(session: Session, model: Any, conflict: Sequence[s
 
 
 def get_cursor(session: Session, *, workspace: str, source: str, unit: str) -> Cursor | None:
-    return session.get(Cursor, (workspace, source, unit))
+    return session.get(Cursor, (workspace, source, fit_identifier(unit, UNIT_LENGTH)))
 
 
 def get_cursor_value(session: Session, *, workspace: str, source: str, unit: str) -> str | None:
@@ -97,6 +99,7 @@ def _cursor_row(
 ) -> Cursor:
     cursor = get_cursor(session, workspace=workspace, source=source, unit=unit)
     if cursor is None:
+        unit = fit_identifier(unit, UNIT_LENGTH)
         cursor = Cursor(workspace=workspace, source=source, unit=unit, value=None, updated_at=now)
         session.add(cursor)
     return cursor

@@ -303,3 +303,25 @@ def test_one_new_key_in_several_messages_of_one_batch(db: Database, detector: Ke
 def test_a_naive_time_is_refused(db: Database, detector: KeyDetector) -> None:
     with db.session() as s, pytest.raises(ValueError, match="aware"):
         ingest(s, [slack("1.0", "hello")], detector, now=datetime(2026, 1, 1))
+
+
+def test_long_ids_and_names_are_stored_and_still_tell_items_apart(
+    db: Database, detector: KeyDetector
+) -> None:
+    deep = "/".join(["very-long-directory-name"] * 40)  # a path of 999 characters
+    documents = [
+        Document(source="file", unit=deep, unit_name=deep, item_id=f"{deep}/{name}",
+                 title=deep + name, text=key(40 + n), author="x" * 400)
+        for n, name in enumerate(("a.env", "b.env"))
+    ]  # fmt: skip
+    with db.session() as s:
+        first = ingest(s, documents, detector, now=NOW)
+    with db.session() as s:
+        again = ingest(s, documents, detector, now=NOW)
+        removed = mark_item_removed(s, source="file", workspace="", item_id=f"{deep}/a.env",
+                                    now=NOW)  # fmt: skip
+    assert (first.new_occurrences, again.new_occurrences, removed) == (2, 0, 1)
+    with db.session() as s:
+        items = s.scalars(sa.select(Occurrence.item_id).order_by(Occurrence.id)).all()
+    assert len(set(items)) == 2 and all(len(item) <= 512 for item in items)
+    assert items[0].startswith("very-long-directory-name/")

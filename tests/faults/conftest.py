@@ -22,7 +22,6 @@ import pytest
 
 from bot.detection.engine import Detector
 from bot.detection.fingerprint import Fingerprinter
-
 from tests.standins.confluence import ConfluenceStandin
 from tests.standins.slack import SlackStandin
 

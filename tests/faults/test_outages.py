@@ -44,6 +44,7 @@ from tests.standins.slack import SlackStandin
 __all__ = ["account", "dovecot", "imap_settings", "mailbox"]  # fixtures of the email tests
 
 
+@pytest.mark.slow
 def test_slack_429_and_5xx_bursts_lose_nothing_and_double_nothing(
     tmp_path: Path, detector: Detector, ledger: Ledger
 ) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import Settings
 from bot.detection.checksums import CHECKSUMS
+from bot.detection.engine import Detector
 from bot.detection.fakes import fake_secret
 from bot.detection.filters import FILTERS, first_reason
 from bot.detection.fingerprint import Fingerprinter, fingerprinter_from_settings
@@ -188,3 +189,22 @@ def test_duplicate_ids_fail_at_load() -> None:
     body = RULE.split("rules:\n", 1)[1]
     with pytest.raises(RuleError, match="twice"):
         load_rules("rules:\n" + body + body)
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "text"),
+    [
+        ("aws_secret_key", '"arn:aws:iam::aws:policy/AmazonSSMManagedEC2InstanceDefaultPolicy"'),
+        ("aws_secret_key", '"Sid": "AllowEc2InstancesWithEncryptedEbsVolumes" in the aws policy'),
+        (
+            "aws_secret_key",
+            "see https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/EBSSnapshots.html",
+        ),
+        ("generic_password_assignment", 'data = {"userName": username, "password": password}'),
+        ("generic_password_assignment", "username, _, password = base64.b64decode(rest)"),
+        ("generic_api_key_assignment", '"AWS::IAM::AccessKey": "62d91b17309e76c8",'),
+    ],
+)
+def test_names_paths_and_code_in_real_files_are_not_secrets(rule_id: str, text: str) -> None:
+    detector = Detector.default(Fingerprinter(b"k"))
+    assert [m.rule_id for m in detector.scan(text) if m.rule_id == rule_id] == []

@@ -103,6 +103,7 @@ def is_env_reference(secret: str, rule: Rule, before: str) -> bool:
 _LONG_WORDS = (
     "example", "placeholder", "changeme", "redacted", "replace", "insert", "dummy", "sample",
     "notreal", "your_", "yourkey", "yourtoken", "secretkey", "apikey", "mykey", "foobar",
+    "password", "passwd",
 )  # fmt: skip
 _SHORT_WORDS = frozenset(
     {"your", "my", "key", "token", "here", "the", "fake", "test", "secret", "api", "xxx", "abc"}
@@ -121,7 +122,8 @@ def is_placeholder(secret: str, rule: Rule, before: str) -> bool:
     """Words in place of a random value: YOUR_API_KEY, sk-your-key-here, <token>, changeme."""
     body = _body(secret, rule)
     lowered = body.lower()
-    if lowered.strip(".:;!?") in _PLACEHOLDER_VALUES or secret.lower() in _PLACEHOLDER_VALUES:
+    core = lowered.strip(".:;!?").rstrip("0123456789")  # test123, admin1, password!
+    if core in _PLACEHOLDER_VALUES or secret.lower() in _PLACEHOLDER_VALUES:
         return True
     if any(map(lowered.__contains__, _LONG_WORDS)):
         return True
@@ -254,6 +256,7 @@ def is_file_path(secret: str, rule: Rule, before: str) -> bool:
     return (
         before.endswith("/")
         or ("://" in token and not token.endswith(("=", ":")))  # in a URL, not a query value
+        or token.lstrip("\"'(").startswith("arn:")  # a part of an AWS resource name
         or secret.startswith(_PATH_STARTS)
         or secret.endswith(_PATH_ENDS)
         or _WINDOWS_PATH.match(secret) is not None

@@ -314,6 +314,16 @@ def test_slack_export_findings_say_where_in_the_export(tmp_path: Path, scan_here
         assert record["ts"] and record["item"]
     mail = [r for r in records if r.get("source") == "email"]
     assert {r["rule"] for r in mail} == {"aws_access_key", "github_classic_pat"}
+    assert {r["item"] for r in mail} == {
+        "<export-access-1@example.com>",
+        "<ci-token-2@example.com>",
+    }
+    wiki = [r for r in records if r.get("source") == "confluence"]
+    assert {r["rule"] for r in wiki} == {"stripe_secret_key", "slack_bot_token"}
+    assert {r["container"] for r in wiki} == {"Platform"}
+    assert {(r["title"], r["author"]) for r in wiki} == {
+        ("Onboarding for new engineers", "Carla Nguyen")
+    }
 
 
 def test_the_repository_scans_clean(env: dict[str, str]) -> None:

@@ -275,6 +275,11 @@ class TableRenderer:
                 write(self._paint(_line(row, widths), finding.severity) + "\n")
             write("\n")
         write(_summary_line(self.findings, summary) + "\n")
+        if self.findings:
+            write(
+                "  a known fixture? list its fingerprint (--format jsonl) or a path glob"
+                " in .leakwatchignore\n"
+            )
         binary = sum(1 for _, reason in summary.skipped if reason == "binary")
         if binary:
             write(f"  skipped {binary} binary file{'s' if binary != 1 else ''}\n")

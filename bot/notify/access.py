@@ -73,6 +73,29 @@ def is_poster_by_email(client: WebClient, secret: Secret, user_id: str) -> bool:
     return email is not None and email in addresses
 
 
+def workspace_of(client: WebClient) -> str | None:
+    """The workspace (team id) a request came from: Bolt gives each listener a client made for
+    the request's team (WebClient(team_id=...)); None when it is not known."""
+    team = client.default_params.get("team_id")
+    return str(team) if team else None
+
+
+def is_in_workspace(secret: Secret, workspace: str | None, *, many_workspaces: bool) -> bool:
+    """May a click from `workspace` touch this finding at all?
+
+    Button values are finding ids, and ids count across every workspace in one database: a
+    person in one workspace must never change, or even read, another workspace's finding.
+    Findings outside Slack (Confluence, email: workspace "") belong to none and stay open to
+    the poster-or-admin check. A request whose workspace is unknown is refused when several
+    workspaces share the store, and allowed with one (its findings are all that workspace's).
+    """
+    if not secret.workspace:
+        return True
+    if workspace is None:
+        return not many_workspaces
+    return secret.workspace == workspace
+
+
 def may_act(client: WebClient, admins: Admins, secret: Secret, user_id: str) -> bool:
     return (
         is_poster(secret, user_id)

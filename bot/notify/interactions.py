@@ -8,8 +8,11 @@
     actions.status_text(client, workspace, user_id)              -> str
 
 Who may act: the poster and the security admins (bot/notify/access.py); anyone else gets
-`Outcome(ok=False, text=<refusal>)`, which the listener shows ephemerally. Every action, refused
-ones included, is an AuditEvent with origin "slack". Messages are updated through the Notifier.
+`Outcome(ok=False, text=<refusal>)`, which the listener shows ephemerally. A click from another
+workspace than the finding's is refused the same way, whoever clicks (many workspaces share one
+store, and button values are finding ids). The clicking workspace is `workspace=` where given,
+else the team of the request's client. Every action, refused ones included, is an AuditEvent
+with origin "slack". Messages are updated through the Notifier.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.logs import redact
 from bot.notify import blocks
-from bot.notify.access import Admins, may_act
+from bot.notify.access import Admins, is_in_workspace, may_act, workspace_of
 from bot.notify.findings import admin_summary, finding_of
 from bot.notify.notifier import Notifier
 from bot.notify.playbooks import playbook_for
@@ -84,15 +87,36 @@ class FindingActions:
     # -- permission and audit --------------------------------------------------------------------
 
     def _authorize(
-        self, session: Session, client: WebClient, finding_id: int, user_id: str, action: str
+        self,
+        session: Session,
+        client: WebClient,
+        finding_id: int,
+        user_id: str,
+        action: str,
+        workspace: str | None = None,
     ) -> tuple[Secret | None, Outcome | None]:
         secret = session.get(Secret, finding_id)
         if secret is None:
             return None, Outcome(False, f"Finding {finding_id} no longer exists.")
+        if self._is_foreign(session, secret, user_id, action, workspace or workspace_of(client)):
+            return None, Outcome(False, blocks.refusal_text(finding_id))
         if not may_act(client, self.admins, secret, user_id):
             self._audit(session, secret, user_id, f"refused:{action}")
             return None, Outcome(False, blocks.refusal_text(finding_id))
         return secret, None
+
+    def _is_foreign(
+        self, session: Session, secret: Secret, user_id: str, action: str, workspace: str | None
+    ) -> bool:
+        """A click from another workspace than the finding's: audited as refused."""
+        many = self.settings.slack_oauth is not None
+        if is_in_workspace(secret, workspace, many_workspaces=many):
+            return False
+        log.warning("refused %s on finding %s from another workspace", action, secret.id)
+        self._audit(
+            session, secret, user_id, f"refused:{action}", {"from_workspace": workspace or ""}
+        )
+        return True
 
     def _audit(
         self,
@@ -113,10 +137,18 @@ class FindingActions:
             detail=detail,
         )
 
-    def may_act(self, client: WebClient, finding_id: int, user_id: str, action: str) -> Outcome:
+    def may_act(
+        self,
+        client: WebClient,
+        finding_id: int,
+        user_id: str,
+        action: str,
+        *,
+        workspace: str | None = None,
+    ) -> Outcome:
         """Check (and audit a refusal) before opening a modal."""
         with self.db.session() as session:
-            _, refused = self._authorize(session, client, finding_id, user_id, action)
+            _, refused = self._authorize(session, client, finding_id, user_id, action, workspace)
         return refused or Outcome(True)
 
     # -- actions -----------------------------------------------------------------------------
@@ -128,10 +160,14 @@ class FindingActions:
         user_id: str,
         status: str,
         reason: str | None = None,
+        *,
+        workspace: str | None = None,
     ) -> Outcome:
         """Mark a finding rotated, not a secret, or open again; then update its messages."""
         with self.db.session() as session:
-            secret, refused = self._authorize(session, client, finding_id, user_id, status)
+            secret, refused = self._authorize(
+                session, client, finding_id, user_id, status, workspace
+            )
             if refused is not None or secret is None:
                 return refused or Outcome(False)
             if secret.status == status and status != "open":
@@ -144,11 +180,16 @@ class FindingActions:
         self.notifier(client).refresh_finding(finding_id)
         return Outcome(True, f"Marked {blocks.STATUS_TEXT[status].lower()}. Thank you.")
 
-    def steps_view(self, finding_id: int, user_id: str) -> dict[str, object] | None:
-        """The rotation-steps modal; anyone may read steps (they hold no secret), audited."""
+    def steps_view(
+        self, finding_id: int, user_id: str, *, workspace: str | None = None
+    ) -> dict[str, object] | None:
+        """The rotation-steps modal; anyone in the finding's workspace may read steps (they hold
+        no secret), audited. None: no such finding, or another workspace's."""
         with self.db.session() as session:
             secret = session.get(Secret, finding_id)
             if secret is None:
+                return None
+            if self._is_foreign(session, secret, user_id, "opened_rotation_steps", workspace):
                 return None
             self._audit(session, secret, user_id, "opened_rotation_steps")
             finding = finding_of(secret)
@@ -162,14 +203,25 @@ class FindingActions:
             finding = finding_of(secret)
         return blocks.not_a_secret_view(finding, str(finding_id))
 
-    def record_click(self, finding_id: int, user_id: str, action: str) -> None:
+    def record_click(
+        self, finding_id: int, user_id: str, action: str, *, workspace: str | None = None
+    ) -> None:
         """A link button (open keys, usage page) was pressed: only worth an audit line."""
         with self.db.session() as session:
             secret = session.get(Secret, finding_id)
-            if secret is not None:
+            if secret is not None and not self._is_foreign(
+                session, secret, user_id, action, workspace
+            ):
                 self._audit(session, secret, user_id, action)
 
-    def delete_message(self, client: WebClient, finding_id: int, user_id: str) -> Outcome:
+    def delete_message(
+        self,
+        client: WebClient,
+        finding_id: int,
+        user_id: str,
+        *,
+        workspace: str | None = None,
+    ) -> Outcome:
         """Delete the Slack messages holding the key, with the admin's user token."""
         if self.admin_client is None:
             return Outcome(
@@ -178,7 +230,9 @@ class FindingActions:
                 "Please delete the message yourself.",
             )
         with self.db.session() as session:
-            secret, refused = self._authorize(session, client, finding_id, user_id, "delete")
+            secret, refused = self._authorize(
+                session, client, finding_id, user_id, "delete", workspace
+            )
             if refused is not None or secret is None:
                 return refused or Outcome(False)
         try:

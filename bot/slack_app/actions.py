@@ -42,6 +42,12 @@ def _clicked(body: dict[str, Any]) -> tuple[int | None, str]:
     return finding_id_of(action.get("value")), str(body["user"]["id"])
 
 
+def _team(body: dict[str, Any]) -> str | None:
+    """The workspace the click came from: a finding of another one is refused."""
+    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    return str(team) if team else None
+
+
 def answer(
     service: FindingActions,
     client: WebClient,
@@ -74,7 +80,9 @@ def register_actions(app: App, service: FindingActions) -> None:
             finding_id, user_id = _clicked(body)
             if finding_id is None:
                 return
-            outcome = service.set_status(client, finding_id, user_id, status)
+            outcome = service.set_status(
+                client, finding_id, user_id, status, workspace=_team(body)
+            )
             if outcome.ok:
                 _republish_home(service, client, body)
                 return  # the message itself now shows the new state
@@ -91,7 +99,9 @@ def register_actions(app: App, service: FindingActions) -> None:
         finding_id, user_id = _clicked(body)
         if finding_id is None:
             return
-        allowed = service.may_act(client, finding_id, user_id, "not_a_secret")
+        allowed = service.may_act(
+            client, finding_id, user_id, "not_a_secret", workspace=_team(body)
+        )
         view = service.reason_view(finding_id) if allowed.ok else None
         if view is None:
             answer(service, client, body, respond, allowed)
@@ -102,7 +112,11 @@ def register_actions(app: App, service: FindingActions) -> None:
     def rotation_steps(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         finding_id, user_id = _clicked(body)
-        view = service.steps_view(finding_id, user_id) if finding_id is not None else None
+        view = (
+            service.steps_view(finding_id, user_id, workspace=_team(body))
+            if finding_id is not None
+            else None
+        )
         if view is not None:
             client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -112,14 +126,15 @@ def register_actions(app: App, service: FindingActions) -> None:
         finding_id, user_id = _clicked(body)
         if finding_id is None:
             return
-        answer(service, client, body, respond, service.delete_message(client, finding_id, user_id))
+        outcome = service.delete_message(client, finding_id, user_id, workspace=_team(body))
+        answer(service, client, body, respond, outcome)
 
     def link_clicked(action: str) -> Callable[..., None]:
         def listener(ack: Ack, body: dict[str, Any]) -> None:
             ack()  # the browser opens the URL; Slack still sends the click
             finding_id, user_id = _clicked(body)
             if finding_id is not None:
-                service.record_click(finding_id, user_id, action)
+                service.record_click(finding_id, user_id, action, workspace=_team(body))
 
         return listener
 

@@ -27,10 +27,11 @@ Engine = Literal["auto", "hyperscan", "re2"]
 KEPT = "kept"
 _BEFORE = 64  # characters before a candidate that filters may look at
 _TRUNCATION_MARKS = (b"...", "…".encode(), b"\\u2026")  # the last as JSON writes "…"
-# At most this many hits per rule in each 64 KiB of input. Real text holds a few keys per page;
-# a flood of overlapping look-alikes (eyJa.eyJb.eyJc… run on for megabytes) is hostile input.
+# At most this many hits per rule in each 64 KiB of input (one per 128 bytes). Real text holds a
+# few keys per page, and even a log with a token on every line has longer lines; a flood of
+# look-alikes (`password=abcdefgh1 ` repeated for megabytes) is hostile input.
 _BLOCK_BITS = 16
-_HITS_PER_BLOCK = 256
+_HITS_PER_BLOCK = 512
 _SEARCHABLE = 160  # patterns this short may be searched whole when no keyword starts them
 
 

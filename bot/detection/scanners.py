@@ -20,9 +20,9 @@ from bot.detection.rules import Rule
 # RE2 works chunk by chunk (chunks overlap by the widest rule): a small chunk holds few keys, so
 # few rules need their own pass over it.
 CHUNK = 1 << 16
-# The engine takes at most 256 hits per rule in 64 KiB (engine._HITS_PER_BLOCK): RE2 stops
+# The engine takes at most 512 hits per rule in 64 KiB (engine._HITS_PER_BLOCK): RE2 stops
 # looking for more at the same density, so a flood of look-alikes costs it no more.
-_RE2_HITS_PER_CHUNK = 256 * (CHUNK >> 16)
+_RE2_HITS_PER_CHUNK = 512 * (CHUNK >> 16)
 
 
 class Scanner(Protocol):
@@ -113,7 +113,8 @@ class Re2Scanner:
                     if found is None:
                         break
                     start, end = found.span()
-                    hits.add((rule_index, low + end))
+                    if low + end < high or high == len(data):  # a cut match: the next chunk
+                        hits.add((rule_index, low + end))  # sees it whole, in its overlap
                     # Restart just after the match's start: boundaries consume one character,
                     # and two keys may share the space between them.
                     position = max(start + 1, end - 1)

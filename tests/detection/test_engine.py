@@ -124,3 +124,12 @@ def test_text_with_a_lone_surrogate_still_scans(detector: Detector) -> None:
     key = fake_secret("groq_api_key", 1)
     [match] = detector.scan(f"broken \udc80 export, key {key}")
     assert match.secret == key
+
+
+def test_a_log_with_a_token_on_every_line_reports_every_token(detector: Detector) -> None:
+    tokens = [fake_secret("jwt", seed) for seed in range(1500)]
+    log = "".join(
+        f"2026-03-01T10:00:{n % 60:02d}Z GET /api/v1/items 200 Authorization: Bearer {token}\n"
+        for n, token in enumerate(tokens)
+    )
+    assert [m.secret for m in detector.scan(log)] == tokens

@@ -130,6 +130,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 class HttpServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of Slack deliveries overflows it, and each
+    # dropped SYN costs the sender a 1 s, then 3 s retransmission, past Slack's 3 s ack limit.
+    request_queue_size = 128
 
     @property
     def port(self) -> int:

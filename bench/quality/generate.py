@@ -93,6 +93,20 @@ LEAD_INS = [
     "it's {key} (don't share it outside the team)",
     "pasting for the record — {key}",
 ]
+# The held-out style (--holdout): phrasings and formats the detection rules were not tuned on.
+HOLDOUT_LEAD_INS = [
+    "ping me if {key} doesn't work",
+    "creds below\n{key}",
+    "(temporary) {key}",
+    "fwiw I used **{key}** yesterday",
+    "new one → {key}",
+    "you can borrow mine: {key} — rotate it after the demo",
+    "{key}",
+    "export it: {key};",
+    "does '{key}' look right to you?",
+    "prod was {key}, staging is the same for now",
+]
+HOLDOUT_STYLES = ["ruby", "xml", "ini", "powershell", "notebook", "k8s", "js", "go"]
 ENV_NAMES = {
     "default": ["API_KEY", "SECRET_KEY", "ACCESS_TOKEN", "SERVICE_TOKEN", "AUTH_TOKEN"],
 }
@@ -166,8 +180,10 @@ class Fake:
 
 
 class Generator:
-    def __init__(self, seed: int, rules: tuple[Rule, ...]) -> None:
+    def __init__(self, seed: int, rules: tuple[Rule, ...], holdout: bool = False) -> None:
         self.rng = random.Random(seed)
+        self.holdout = holdout
+        self.lead_ins = HOLDOUT_LEAD_INS if holdout else LEAD_INS
         self.seed = seed
         self.rules = rules
         self.weights = [
@@ -207,6 +223,14 @@ class Generator:
                 "yaml": f"  {key}: {value}",
                 "json": f'  "{key}": "{value}",',
                 "python": f'{key} = "{value}"',
+                "ruby": f'{key} = "{value}"',
+                "xml": f'<add key="{key}" value="{value}" />',
+                "ini": f"{key} = {value}",
+                "powershell": f'$env:{key.upper()} = "{value}"',
+                "notebook": f'os.environ["{key.upper()}"] = "{value}"',
+                "k8s": f'- name: {key.upper()}\n  value: "{value}"',
+                "js": f"const {key} = '{value}';",
+                "go": f'{key} := "{value}"',
             }.get(style, f"{key}: {value}")
         if style == "env":
             return f"{name}={value}"
@@ -233,6 +257,22 @@ class Generator:
             return f"docker run -e {name}={value} registry.example/worker:1.4"
         if style == "toml":
             return f'{name.lower()} = "{value}"'
+        if style == "ruby":
+            return f'Client.configure {{ |c| c.api_key = "{value}" }}'
+        if style == "xml":
+            return f'<add key="{name}" value="{value}" />'
+        if style == "ini":
+            return f"{name.lower()} = {value}"
+        if style == "powershell":
+            return f'$env:{name} = "{value}"'
+        if style == "notebook":
+            return f'os.environ["{name}"] = "{value}"'
+        if style == "k8s":
+            return f'- name: {name}\n  value: "{value}"'
+        if style == "js":
+            return f"const client = new Client({{ apiKey: '{value}' }});"
+        if style == "go":
+            return f'client := api.NewClient("{value}")'
         return value
 
     # Negatives --------------------------------------------------------------------------------
@@ -259,20 +299,23 @@ class Generator:
                 fake = self.fake("token", "url", "generic")
                 if fake.shape == "generic":
                     words = _spoken_name(fake)
-                    text = self.rng.choice(
-                        [
-                            f"the {words} for staging is {fake.text}",
-                            f"{words}: {fake.text}",
-                            f"staging {words} = {fake.text}",
-                        ]
-                    )
+                    spoken = [
+                        f"the {words} for staging is {fake.text}",
+                        f"{words}: {fake.text}",
+                        f"staging {words} = {fake.text}",
+                    ]
+                    if self.holdout:
+                        spoken = [f"{words} is {fake.text} fyi", f"use {fake.text} as the {words}"]
+                    text = self.rng.choice(spoken)
                 else:
-                    text = self.rng.choice(LEAD_INS).format(key=fake.text)
+                    text = self.rng.choice(self.lead_ins).format(key=fake.text)
                 page.key(f"{stamp} {who}: {text}", fake, "chat_inline")
             elif roll < 0.14:
                 fake = self.fake("token", "url", "generic")
                 style = self.rng.choice(
-                    ["env", "export", "python", "curl", "json", "log_json", "docker", "url"]
+                    HOLDOUT_STYLES
+                    if self.holdout
+                    else ["env", "export", "python", "curl", "json", "log_json", "docker", "url"]
                 )
                 page.add(f"{stamp} {who}: this is what I have in my setup:")
                 page.add("```")
@@ -309,7 +352,9 @@ class Generator:
             if roll < 0.25:
                 fake = self.fake("token", "url", "generic")
                 style = self.rng.choice(
-                    ["env", "yaml", "yaml_quoted", "json", "python", "curl", "export", "toml"]
+                    HOLDOUT_STYLES
+                    if self.holdout
+                    else ["env", "yaml", "yaml_quoted", "json", "python", "curl", "export", "toml"]
                 )
                 page.add("<pre><code>" if html else "```")
                 page.key(self.key_line(fake, style), fake, f"wiki_code_{style}")
@@ -370,7 +415,7 @@ class Generator:
             elif roll < 0.3:
                 fake = self.fake("token", "url")
                 page.key(
-                    f"> {self.rng.choice(LEAD_INS).format(key=fake.text)}",
+                    f"> {self.rng.choice(self.lead_ins).format(key=fake.text)}",
                     fake,
                     "email_quoted_reply",
                 )
@@ -686,8 +731,8 @@ NEGATIVES: dict[str, Callable[[Generator], str]] = {
 NEGATIVE_KINDS = list(NEGATIVES)
 
 
-def generate(out: Path, seed: int = 7, documents: int = 800) -> Corpus:
-    generator = Generator(seed, default_rules())
+def generate(out: Path, seed: int = 7, documents: int = 800, holdout: bool = False) -> Corpus:
+    generator = Generator(seed, default_rules(), holdout)
     pages = generator.build(documents)
     if out.exists():
         shutil.rmtree(out)
@@ -696,6 +741,7 @@ def generate(out: Path, seed: int = 7, documents: int = 800) -> Corpus:
     corpus = generator.corpus
     labels = {
         "seed": seed,
+        "holdout": holdout,
         "files": corpus.files,
         "bytes": corpus.bytes,
         "keys": [asdict(label) for label in corpus.keys],
@@ -714,8 +760,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/quality/corpus"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--documents", type=int, default=800)
+    parser.add_argument("--holdout", action="store_true", help="the held-out phrasings")
     args = parser.parse_args()
-    corpus = generate(args.out, args.seed, args.documents)
+    corpus = generate(args.out, args.seed, args.documents, args.holdout)
     print(
         f"{len(corpus.files)} files, {corpus.bytes / 1e6:.1f} MB, {len(corpus.keys)} keys, "
         f"{len(corpus.negatives)} hard negatives -> {args.out} ({labels_path(args.out).name})"

@@ -26,6 +26,7 @@ from bench.quality.generate import LLM_PROVIDERS, generate, labels_path, normali
 from bench.quality.tools import TOOLS, Report, run_tool
 
 DEFAULT_CORPUS = Path("bench/out/quality/corpus")
+HOLDOUT_CORPUS = Path("bench/out/holdout/corpus")
 
 
 @dataclass
@@ -171,11 +172,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--documents", type=int, default=800)
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument(
+        "--holdout",
+        action="store_true",
+        help="phrasings and formats the rules were not tuned on (corpus in bench/out/holdout/)",
+    )
     parser.add_argument("--tools", nargs="+", choices=list(TOOLS), default=list(TOOLS))
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     args = parser.parse_args()
+    if args.holdout and args.corpus == DEFAULT_CORPUS:
+        args.corpus = HOLDOUT_CORPUS
     if args.regenerate or not labels_path(args.corpus).exists():
-        generate(args.corpus, args.seed, args.documents)
+        generate(args.corpus, args.seed, args.documents, args.holdout)
     raw_labels = labels_path(args.corpus).read_bytes()
     labels = json.loads(raw_labels)
     corpus_id = hashlib.sha256(raw_labels).hexdigest()[:16]  # results of another corpus are stale

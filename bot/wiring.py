@@ -12,7 +12,7 @@ which token does what.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -32,10 +32,20 @@ class ConfiguredSource:
     source: Source
     interval_seconds: float
     credentials: str  # the settings to check when the source refuses us
+    team: Callable[[], str] = lambda: _no_workspace()
 
     def workspace(self) -> str:
-        """The Slack team id for Slack (asks auth.test once); "" for other sources."""
-        return str(getattr(self.source, "workspace", ""))
+        """The workspace the source's findings belong to.
+
+        With one Slack workspace, every source's findings belong to it (its team id, asked of
+        auth.test once), so that a key pasted in Slack and mailed is one finding with two
+        occurrences, not two findings. Without Slack, or with many workspaces, "".
+        """
+        return self.team()
+
+
+def _no_workspace() -> str:
+    return ""
 
 
 def open_database(settings: Settings) -> Database:
@@ -75,13 +85,17 @@ def build_sources(
     settings: Settings, slack_client: WebClient | None = None
 ) -> Iterator[ConfiguredSource]:
     """Every configured source, Slack first (the main path), then Confluence and email."""
-    if settings.slack is not None:
+    team = _no_workspace
+    if settings.slack is not None and settings.slack.bot_token:
         from connectors.slack import SlackSource
 
+        slack = SlackSource(settings.slack, client=slack_client)
+
+        def team() -> str:  # asked when a poll starts, not at build time
+            return slack.workspace
+
         yield ConfiguredSource(
-            SlackSource(settings.slack, client=slack_client),
-            settings.slack.poll_interval_seconds,
-            "SLACK_BOT_TOKEN",
+            slack, settings.slack.poll_interval_seconds, "SLACK_BOT_TOKEN", team
         )
     if settings.confluence is not None:
         from connectors.confluence import ConfluenceSource
@@ -90,6 +104,7 @@ def build_sources(
             ConfluenceSource(settings.confluence),
             settings.confluence.poll_interval_seconds,
             "CONFLUENCE_PAT" if settings.confluence.pat else "CONFLUENCE_USER and CONFLUENCE_TOKEN",
+            team,
         )
     if settings.imap is not None:
         from connectors.email import ImapSource
@@ -98,4 +113,5 @@ def build_sources(
             ImapSource(settings.imap, company_domains=settings.company_domains),
             settings.imap.poll_interval_seconds,
             "IMAP_USER and IMAP_PASSWORD",
+            team,
         )

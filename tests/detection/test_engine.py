@@ -133,3 +133,13 @@ def test_a_log_with_a_token_on_every_line_reports_every_token(detector: Detector
         for n, token in enumerate(tokens)
     )
     assert [m.secret for m in detector.scan(log)] == tokens
+
+
+def test_one_detector_scans_from_many_threads(detector: Detector) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"job {n}: {fake_secret('xai_api_key', n)}" for n in range(200)]
+    expected = [[fake_secret("xai_api_key", n)] for n in range(200)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda text: [m.secret for m in detector.scan(text)], texts))
+    assert results == expected

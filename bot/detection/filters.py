@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import re
-import string
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -133,13 +133,11 @@ def is_placeholder(secret: str, rule: Rule, before: str) -> bool:
     return sum(map(_SHORT_WORDS.__contains__, words)) >= 2
 
 
-def _runs(alphabet: str) -> list[str]:
-    windows = [alphabet[i : i + 6] for i in range(len(alphabet) - 5)]
-    return windows + [window[::-1] for window in windows]
-
-
-_SEQUENCES = _runs(string.ascii_lowercase) + _runs(string.ascii_uppercase) + _runs(string.digits)
-_REPEAT = re.compile(r"(.)\1{5}")
+# Steps between neighbouring characters, as one byte each: 1 for +1 (ab, 34), 2 for -1 (ba),
+# 3 for no change (aa), 0 otherwise. Five equal steps in a row make a run of six.
+_STEP_CODES = [0] * 511
+_STEP_CODES[1], _STEP_CODES[-1], _STEP_CODES[0] = 1, 2, 3
+_RUNS_OF_SIX = (b"\x01" * 5, b"\x02" * 5, b"\x03" * 5)
 
 
 def is_repeated_or_sequential(secret: str, rule: Rule, before: str) -> bool:
@@ -151,7 +149,9 @@ def is_repeated_or_sequential(secret: str, rule: Rule, before: str) -> bool:
     body = _body(secret, rule)
     if len(body) > 48:
         body = body[:32] + "\0" + body[-16:]
-    if _REPEAT.search(body) or any(map(body.__contains__, _SEQUENCES)):
+    codes = body.encode("latin-1", "replace")
+    steps = bytes(map(_STEP_CODES.__getitem__, map(operator.sub, codes[1:], codes)))
+    if any(map(steps.__contains__, _RUNS_OF_SIX)):
         return True
     return len(body) >= 8 and len(set(body)) <= 3
 

@@ -24,6 +24,10 @@ Jobs (ids are fixed):
                     covers real-time events, retries and reminders)
     reminders       every 15 min: queue reminders and escalations, then send them
 
+With one workspace the digest counts every source and its row's workspace is "". With many
+workspaces (bot/slack_app/workspaces.py post_due_digests) each workspace gets its own digest of
+its own findings, in its own digest channel, with its own row (workspace = team id).
+
 The digest goes out once per (workspace, channel, week), however many instances run:
     1. Claim: insert the Digest row (posted_at NULL) in its own transaction. The row is unique on
        (workspace, channel, week_start); the loser of a race gets IntegrityError and posts nothing.

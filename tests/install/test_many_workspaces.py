@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.config import Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.detection.fakes import fake_secret
 from bot.detection.masking import mask
 from bot.notify import blocks
@@ -424,3 +424,24 @@ def test_a_click_from_one_workspace_cannot_touch_the_other_workspace_finding(
     )
     assert b.slack.wait_for(lambda: running.secret_of(b).status == "rotated", timeout=10)
     assert running.secret_of(a).status == "open"
+
+
+def test_socket_mode_is_refused_with_many_workspaces(tmp_path: Path) -> None:
+    ws = Workspace(team_id="T0ALPHA", name="Alpha", domain="alpha")
+    with OAuthSlack(ws, CLIENT_ID, CLIENT_SECRET) as slack:
+        settings = load_settings({
+            "SLACK_CLIENT_ID": CLIENT_ID,
+            "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "LEAKWATCH_TOKEN_KEY": "a passphrase only the operator knows",
+            "SLACK_APP_TOKEN": "xapp-for-one-workspace",
+            "SLACK_API_URL": slack.api_url,
+            "LEAKWATCH_DATA_DIR": str(tmp_path),
+        })
+        bot = BotService(settings)
+        try:
+            with pytest.raises(ConfigError, match="Socket Mode serves one workspace"):
+                bot.start(socket_mode=True)
+            assert slack.calls == []  # nothing was sent anywhere, with any token
+        finally:
+            bot.stop()

@@ -56,6 +56,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     bot.start(socket_mode=not http, http_port=args.port if http else None, http_host=args.host)
     mode = f"HTTP on port {bot.http_port}" if http else "Socket Mode"
     print(f"LeakWatch is running ({mode}). Press Ctrl+C to stop.", file=sys.stderr)
+    if settings.slack_oauth is not None:
+        print(
+            "Many workspaces: each one installs LeakWatch at /slack/install on this server's "
+            "public URL (the app's redirect URL is /slack/oauth_redirect).",
+            file=sys.stderr,
+        )
     bot.wait()
     return 0
 

@@ -96,7 +96,12 @@ class InstalledWorkspaces:
             ).all()
         latest: dict[str, tuple[str, str]] = {}
         for team_id, team_name, sealed in found:
-            token = self._store.cipher.decrypt(sealed)
+            try:
+                token = self._store.cipher.decrypt(sealed)
+            except ValueError as error:  # LEAKWATCH_TOKEN_KEY changed: this one cannot be read
+                log.error("workspace %s skipped: %s", team_id, error)
+                latest.pop(str(team_id), None)
+                continue
             if token:
                 latest[str(team_id)] = (str(team_name or ""), token)
         return latest

@@ -139,8 +139,7 @@ class Team:
 
     @property
     def token(self) -> str:
-        [token] = self.slack.installed_tokens
-        return token
+        return self.slack.installed_tokens[0]
 
     def calls_with_token(self, token: str) -> list[str]:
         return [call.method for call in self.slack.calls if call.token == token]
@@ -270,10 +269,29 @@ def test_a_poll_dms_each_poster_with_their_own_workspace_token(running: Running)
         ).all()
     sent = {(workspace, recipient) for workspace, recipient, status in rows if status == "sent"}
     assert len(rows) == len(sent) and {w for w, _ in sent} == {"T0ALPHA", "T0BRAVO"}
-    for team, other in ((a, b), (b, a)):  # a high-risk key: each security channel hears of its own
-        if (team.ws.team_id, "security") in sent:
-            alerts = " ".join(iter_posted_text(team.slack.posted_in(team.security)))
-            assert mask(team.key) in alerts and mask(other.key) not in alerts
+    for team, other in ((a, b), (b, a)):  # a high-risk key: each "#security" hears of its own
+        assert (team.ws.team_id, "security") in sent
+        alerts = " ".join(iter_posted_text(team.slack.posted_in(team.security)))
+        assert mask(team.key) in alerts and mask(other.key) not in alerts
+
+
+def test_a_reinstalled_workspace_is_read_with_its_new_token(running: Running) -> None:
+    a = running.a
+    first = running.workspaces.get("T0ALPHA")
+    assert first is not None and first.client.token == a.token
+    _install(f"http://127.0.0.1:{running.bot.http_port}", a.slack)  # e.g. to grant a new scope
+    old, new = a.slack.installed_tokens
+    calls_with_old = len(a.calls_with_token(old))
+
+    a.ws.post(a.general, a.alice, f"GROQ_API_KEY={a.key}")
+    running.poll()
+
+    again = running.workspaces.get("T0ALPHA")
+    assert again is not None and again.client.token == new and again.source.client is not None
+    assert again.source.client.token == new and again.notifier.client.token == new
+    assert len(a.slack.dms_to(a.alice)) == 1
+    assert len(a.calls_with_token(old)) == calls_with_old  # the replaced token is not used
+    assert [call.token for call in a.slack.calls_to("chat.postMessage")] == [new, new]
 
 
 def test_one_workspace_outbox_is_never_sent_with_the_other_token(running: Running) -> None:

@@ -218,34 +218,50 @@ _CAMEL_WORD = re.compile(r"[A-Z]?[a-z]{2,}|[A-Z]{2,}(?![a-z])")
 _VOWELS = frozenset("aeiouAEIOU")
 
 
+def _word_coverage(value: str) -> float:
+    """The share of `value` in words: three letters or more, with a vowel or in capitals."""
+    words = [
+        word
+        for word in _CAMEL_WORD.findall(value)
+        if len(word) > 2 and (word.isupper() or not _VOWELS.isdisjoint(word))
+    ]
+    return sum(map(len, words)) / len(value) if value else 0.0
+
+
 def is_word_like(secret: str, rule: Rule, before: str) -> bool:
     """Mostly words, like AllowEc2InstancesWithEncryptedEbsVolumes: a name, not a random key.
 
-    Words here: three letters or more, with a vowel or in capitals (SSM). They cover about a
-    fifth of random base64; in 50,000 random values of 32 characters never more than 88 %.
+    Words cover about a fifth of random base64; in 50,000 random values of 32 characters
+    never more than 88 %.
     """
     if len(secret) < 24:
         return False
-    words = [
-        word
-        for word in _CAMEL_WORD.findall(secret)
-        if len(word) > 2 and (word.isupper() or not _VOWELS.isdisjoint(word))
-    ]
-    covered = sum(map(len, words)) / len(secret)
+    covered = _word_coverage(secret)
     return covered >= 0.88 if len(secret) >= 32 else covered > 0.95
 
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z_.\-]*(?:\(\)?)?$|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z_.\-]*(?:\(\)?)?$")  # letters and _.- only: a name?
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")  # base64.b64decode, cfg.db_password
 _CODE = re.compile(r"^(?:self|this|cls|config|settings|params|args|options|opts|env)\.|\(|\)$")
 
 
 def is_code_reference(secret: str, rule: Rule, before: str) -> bool:
-    """A name or expression, not a literal: get_token(), self.api_key, request.headers."""
+    """A name or expression, not a literal: get_token(), self.api_key, base64.b64decode.
+
+    A value of letters only is a name when it reads as words (getCredentials, OPTIONAL);
+    random letters rarely do, and keys without digits are not rare (1 in 70 of 24 characters).
+    """
     word = secret.rstrip(".:;!?")  # a word at the end of a sentence, "OPTIONAL:"
-    return _IDENTIFIER.match(word) is not None or _CODE.search(secret) is not None
+    if _CODE.search(secret) or _DOTTED.match(word):
+        return True
+    if _NAME.match(word) is None:
+        return False
+    return _word_coverage(re.sub(r"[_.()-]", "", word)) >= 0.95
 
 
-_PATH_STARTS = ("/", "~/", "./", "../", "arn:", "http://", "https://", "s3://", "file://")
+_PATH_STARTS = ("~/", "./", "../", "arn:", "http://", "https://", "s3://", "file://")
+# an absolute path in lower case (/etc/app/key): random base64 may start with "/" too
+_ABSOLUTE_PATH = re.compile(r"^(?:/[a-z0-9_.@-]+)+/?$")
 _PATH_ENDS = (".pem", ".key", ".json", ".txt", ".yaml", ".yml", ".env", ".p12", ".crt")
 _WINDOWS_PATH = re.compile(r"^[A-Za-z]:\\")
 
@@ -258,6 +274,7 @@ def is_file_path(secret: str, rule: Rule, before: str) -> bool:
         or ("://" in token and not token.endswith(("=", ":")))  # in a URL, not a query value
         or token.lstrip("\"'(").startswith("arn:")  # a part of an AWS resource name
         or secret.startswith(_PATH_STARTS)
+        or _ABSOLUTE_PATH.match(secret) is not None
         or secret.endswith(_PATH_ENDS)
         or _WINDOWS_PATH.match(secret) is not None
     )

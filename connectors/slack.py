@@ -159,26 +159,34 @@ def _angle(inner: str, names: Mapping[str, str]) -> str:
 def blocks_to_text(blocks: Sequence[Mapping[str, Any]] | None,
                    names: Mapping[str, str] | None = None) -> str:
     """The text of Block Kit blocks: rich_text from people, section/context/header from apps."""
-    if not blocks:
+    if not blocks or not isinstance(blocks, list | tuple):
         return ""
     names = names or {}
     parts: list[str] = []
     for block in blocks:
+        if not isinstance(block, Mapping):  # exports and events are untrusted JSON
+            continue
         kind = block.get("type")
         if kind == "rich_text":
-            parts.append("".join(_rich(e, names) for e in block.get("elements") or []))
+            parts.append("".join(_rich(e, names) for e in _list(block.get("elements"))))
         elif kind in ("section", "header", "context", "markdown"):
             parts.extend(_block_strings(block, names))
     return "\n".join(p.strip("\n") for p in parts if p.strip())
 
 
-def _rich(element: Mapping[str, Any], names: Mapping[str, str]) -> str:
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _rich(element: Any, names: Mapping[str, str]) -> str:
+    if not isinstance(element, Mapping):
+        return ""
     kind = element.get("type")
-    children = element.get("elements")
+    children = _list(element.get("elements"))
     if kind == "rich_text_list":
-        return "\n".join(_rich(e, names) for e in children or []) + "\n"
+        return "\n".join(_rich(e, names) for e in children) + "\n"
     if kind in ("rich_text_section", "rich_text_preformatted", "rich_text_quote"):
-        body = "".join(_rich(e, names) for e in children or [])
+        body = "".join(_rich(e, names) for e in children)
         return body + ("\n" if kind != "rich_text_section" else "")
     if kind == "text":
         return str(element.get("text") or "")
@@ -800,9 +808,28 @@ def read_archive(path: Path) -> Iterator[Document]:
         yield from _read_tree(_Zip(archive))
 
 
-def _load(tree: _Tree, name: str) -> Any:
-    with tree.open(name) as raw:  # one day of one channel: small, whatever the export's size
-        return json.loads(raw.read())
+# One day of one channel is small whatever the export's size; a member that expands beyond these
+# (a zip bomb, a damaged file) is skipped instead of being read into memory.
+EXPORT_DAY_MAX_BYTES = 32 * 1024 * 1024
+EXPORT_LIST_MAX_BYTES = 512 * 1024 * 1024  # users.json, channels.json of a large organisation
+
+
+def _load(tree: _Tree, name: str, limit: int = EXPORT_DAY_MAX_BYTES) -> Any:
+    with tree.open(name) as raw:
+        data = raw.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{name} expands beyond {limit // (1024 * 1024)} MB")
+    return json.loads(data)
+
+
+def _load_list(tree: _Tree, name: str) -> list[Any]:
+    """users.json, channels.json…: a list, or nothing (with a warning) when it cannot be read."""
+    try:
+        value = _load(tree, name, EXPORT_LIST_MAX_BYTES)
+    except (ValueError, UnicodeDecodeError) as error:
+        log.warning("skipping unreadable export file %s: %s", name, error)
+        return []
+    return value if isinstance(value, list) else []
 
 
 def _read_tree(tree: _Tree) -> Iterator[Document]:
@@ -813,14 +840,14 @@ def _read_tree(tree: _Tree) -> Iterator[Document]:
     prefix = "" if root == "." else root + "/"
     users: dict[str, str] = {}
     if prefix + "users.json" in names:
-        for user in _load(tree, prefix + "users.json") or []:
+        for user in _load_list(tree, prefix + "users.json"):
             if isinstance(user, Mapping) and user.get("id"):
                 users[str(user["id"])] = str(user.get("name") or user["id"])
     channels: dict[str, ChannelFacts] = {}  # by folder name
     for list_name, private in _CONVERSATION_LISTS:
         if prefix + list_name not in names:
             continue
-        for raw in _load(tree, prefix + list_name) or []:
+        for raw in _load_list(tree, prefix + list_name):
             if not isinstance(raw, Mapping) or not raw.get("id"):
                 continue
             members = raw.get("members")
@@ -849,13 +876,18 @@ def _read_tree(tree: _Tree) -> Iterator[Document]:
         if not isinstance(messages, list):
             continue
         for message in messages:
-            if not isinstance(message, Mapping) or message.get("subtype") in SKIPPED_SUBTYPES:
+            if not isinstance(message, Mapping) or str(message.get("subtype")) in SKIPPED_SUBTYPES:
                 continue
             team = str(message.get("team") or "")
             reader = readers.get(team)
             if reader is None:
                 reader = readers[team] = MessageReader(team, "", None, names_map)
             where = {"export_file": relative, "user": str(message.get("user") or "")}
-            for document in reader.documents(facts, message, where):
-                if document.text:
-                    yield document
+            try:
+                documents = list(reader.documents(facts, message, where))
+            except (TypeError, ValueError, AttributeError, KeyError) as error:
+                # a damaged message in an untrusted file: skip it, keep the rest of the export
+                log.warning("skipping a malformed message in %s: %s", name,
+                            type(error).__name__)
+                continue
+            yield from (document for document in documents if document.text)

@@ -65,7 +65,7 @@ def _rules_by_id() -> dict[str, Rule]:
 @cache
 def _fake(rule: Rule, seed: int) -> str:
     for attempt in range(1000):
-        value = _fill(rule.fake, random.Random(f"{rule.id}/{seed}/{attempt}"))
+        value = fill(rule.fake, random.Random(f"{rule.id}/{seed}/{attempt}"))
         if rule.checksum is not None:
             value = CHECKSUMS[rule.checksum].apply(value)
         if first_reason(value, rule, "") is None:
@@ -73,7 +73,8 @@ def _fake(rule: Rule, seed: int) -> str:
     raise ValueError(f"rule {rule.id}: its fake template never passes the filters")
 
 
-def _fill(template: str, rng: random.Random) -> str:
+def fill(template: str, rng: random.Random) -> str:
+    """The template's {charset:n} placeholders filled from `rng`; no checksum, no redraw."""
     return _PLACEHOLDER.sub(
         lambda found: _draw(rng, found["charset"], int(found["count"])), template
     )

@@ -49,12 +49,12 @@ def expand(template: str, rule_id: str, seed: int = 0) -> str:
     """Fill an example template from rules.yaml (see the module docstring)."""
     rng = random.Random(f"{rule_id}/example/{seed}")
 
-    def fill(found: re.Match[str]) -> str:
+    def placeholder(found: re.Match[str]) -> str:
         if found["charset"]:
             return _draw(rng, found["charset"], int(found["count"]))
         return fake_secret(found["rule"] or rule_id, seed)
 
-    return _PLACEHOLDER.sub(fill, template)
+    return _PLACEHOLDER.sub(placeholder, template)
 
 
 @cache

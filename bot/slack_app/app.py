@@ -111,6 +111,19 @@ def build_app(
     from bot.slack_app import actions, commands
 
     backfill = commands.make_backfill(db, services.source, detector, notifier)
+    if settings.slack_oauth is not None:  # each workspace's channels, read with its own token
+        from bot.slack_app.workspaces import InstalledWorkspaces
+
+        installed = InstalledWorkspaces(settings, db)
+
+        def backfill(workspace: str, channel: str) -> str:
+            team = installed.get(workspace)
+            if team is None:
+                return "This workspace has no LeakWatch installation: install it again."
+            return commands.make_backfill(db, team.source, detector, team.notifier)(
+                workspace, channel
+            )
+
     actions.register(app, db, settings, backfill=backfill)  # buttons, modals, Home, /leakwatch
 
     @app.error

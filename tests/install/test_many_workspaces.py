@@ -158,6 +158,7 @@ def _team(
         ws.add_channel("security", members=[ws.bot.id]),
         ws.add_channel("leak-digest", members=[ws.bot.id]),
     )
+    ws.add_user("secops", email=f"secops@{name.lower()}.test")  # LEAKWATCH_ADMINS
     return ws, alice, channels, fake_secret("groq_api_key", seed=seed)
 
 
@@ -214,6 +215,7 @@ def running(database_url: str, tmp_path: Path) -> Iterator[Running]:
             "LEAKWATCH_SECURITY_CHANNEL": "#security",  # a name: a different id in each
             "LEAKWATCH_DIGEST_CHANNEL": "#leak-digest",
             "SLACK_POLL_INTERVAL": "3600",  # the test runs the poll job itself
+            "LEAKWATCH_ADMINS": next(u.id for u in ws_a.users.values() if u.name == "secops"),
         })
         bot = BotService(settings)
         bot.start(http_port=0, http_host="127.0.0.1")
@@ -463,3 +465,16 @@ def test_socket_mode_is_refused_with_many_workspaces(tmp_path: Path) -> None:
             assert slack.calls == []  # nothing was sent anywhere, with any token
         finally:
             bot.stop()
+
+
+def test_an_admin_scan_reads_that_workspace_with_its_own_token(running: Running) -> None:
+    a, b = running.a, running.b
+    _post_keys(running)
+    admin = next(u for u in a.ws.users.values() if u.name == "secops")
+    reply = running.sender(a).slash_command("/leakwatch", "scan #general", user=admin.id)
+    assert reply.status == 200
+    assert a.slack.wait_for(lambda: len(a.slack.dms_to(a.alice)) == 1, timeout=15)
+    assert b.slack.dms_to(b.alice) == []  # only the workspace that asked was read
+    history = [c for c in a.slack.calls_to("conversations.history") if c.error is None]
+    assert history and all(call.token == a.token for call in history)
+    assert not [c for c in b.slack.calls if c.method == "conversations.history"]

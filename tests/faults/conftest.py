@@ -10,6 +10,7 @@ package and searches all of it for any planted key.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -103,6 +104,27 @@ def detector() -> Detector:
 @pytest.fixture(scope="session")
 def ledger() -> Ledger:
     return LEDGER
+
+
+@pytest.fixture(scope="package", autouse=True)
+def bot_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The bot's own logging set-up (JSON lines through the redacting filter), into a file that
+    the final search reads, while this package's tests run. Debug level: the most the bot could
+    ever write, slack_sdk's request and response logging included."""
+    from bot.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    path = tmp_path_factory.mktemp("logs") / "bot.log"
+    with path.open("w", encoding="utf-8") as stream:
+        configure_logging("DEBUG", stream=stream)
+        LEDGER.file(path)
+        try:
+            yield path
+        finally:
+            stream.flush()
+            root.handlers[:], level = saved
+            root.setLevel(level)
 
 
 def bot_environment(**values: str) -> dict[str, str]:

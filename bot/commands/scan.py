@@ -324,6 +324,12 @@ class _Store:
         self.recorded = 0
 
     def add(self, document: Document) -> None:
+        placement = ChunkPlacement.of(document)
+        if placement.first_line > 1 or placement.first_column > 1:
+            # A chunk of a large file: pad it to its place, so the lines the store keeps are
+            # the file's (the pipeline scans the text it is given).
+            padding = "\n" * (placement.first_line - 1) + " " * (placement.first_column - 1)
+            document = replace(document, text=padding + document.text)
         self.pending.append(document)
         self.pending_chars += len(document.text)
         if self.pending_chars >= STORE_BATCH_CHARS:

@@ -384,3 +384,29 @@ def test_a_file_name_that_is_not_utf8_is_printed_and_kept_in_sarif(
     uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
     assert uri["uri"].endswith("/caf%E9.txt")
     assert scan_here(str(folder)).returncode == 1
+
+
+def test_store_keeps_the_file_line_of_a_key_in_a_later_chunk(
+    tmp_path: Path, env: dict[str, str], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file larger than one chunk: the stored occurrence has the file's line number."""
+    import sqlalchemy as sa
+
+    from bot.store import models
+    from bot.store.db import Database
+    from connectors.files import DEFAULT_CHUNK_CHARS
+
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    path = tmp_path / "long.log"
+    key = fake_secret("anthropic_api_key", 17)
+    filler = "log line without secrets\n"  # 25 characters
+    lines_before = 2 * DEFAULT_CHUNK_CHARS // len(filler)  # the key sits in the third chunk
+    path.write_text(filler * lines_before + f"ANTHROPIC_API_KEY={key}\n")
+    assert main(["scan", "--no-progress", "--store", "--format", "jsonl", str(path)]) == 1
+    db = Database(sqlite_url)
+    try:
+        with db.session() as session:
+            lines = set(session.scalars(sa.select(models.Occurrence.line)))
+    finally:
+        db.dispose()
+    assert lines == {lines_before + 1}

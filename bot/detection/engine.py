@@ -55,7 +55,7 @@ class Candidate:
         return self.verdict == KEPT
 
 
-@dataclass
+@dataclass(slots=True)
 class _Found:
     rule: Rule
     start: int  # byte offsets of the secret

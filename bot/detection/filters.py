@@ -16,6 +16,7 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -317,10 +318,14 @@ FILTERS: dict[str, Filter] = {f.__name__: f for f in (*COMMON, *GENERIC)}
 
 def first_reason(secret: str, rule: Rule, before: str) -> str | None:
     """The name of the first filter that drops the candidate, or None to keep it."""
-    chain = (*COMMON[:-1], *GENERIC, COMMON[-1]) if rule.generic else COMMON
-    for candidate_filter in chain:  # entropy last: the more specific reason comes first
-        if candidate_filter.__name__ in rule.skip_filters:
-            continue
+    for candidate_filter in chain(rule):
         if candidate_filter(secret, rule, before):
             return candidate_filter.__name__
     return None
+
+
+@cache
+def chain(rule: Rule) -> tuple[Filter, ...]:
+    """The filters a rule runs, in order; entropy last, so the more specific reason comes first."""
+    filters = (*COMMON[:-1], *GENERIC, COMMON[-1]) if rule.generic else COMMON
+    return tuple(f for f in filters if f.__name__ not in rule.skip_filters)

@@ -299,7 +299,7 @@ def due_week(settings: Settings, now: datetime) -> Week:
 
 # --- posting it, once --------------------------------------------------------------------------
 
-Outcome = Literal["posted", "already_claimed", "released", "unconfirmed"]
+Outcome = Literal["posted", "already_claimed", "released", "unconfirmed", "before_install"]
 
 
 @dataclass(frozen=True)
@@ -339,10 +339,43 @@ def post_due_digest(
     )
 
 
+def was_running_before(db: Database, moment: datetime, *, workspace: str) -> bool:
+    """Whether LeakWatch had found or posted anything before `moment`: a digest row for the
+    workspace, or a secret first seen earlier (any workspace when `workspace` is "")."""
+    with db.session() as session:
+        digests = sa.select(models.Digest.id).where(models.Digest.workspace == workspace)
+        secrets = sa.select(models.Secret.id).where(models.Secret.first_seen < moment)
+        if workspace != DIGEST_WORKSPACE:
+            secrets = secrets.where(models.Secret.workspace == workspace)
+        return (
+            session.scalar(digests.limit(1)) is not None
+            or session.scalar(secrets.limit(1)) is not None
+        )
+
+
 def post_missed_digest(
     db: Database, client: WebClient, settings: Settings, *, now: datetime | None = None
 ) -> DigestPost | None:
-    """At start: if the latest scheduled digest time passed while the bot was down, post it."""
+    """At start: if the latest scheduled digest time passed while the bot was down, post it.
+
+    On a new installation nothing was missed: the bot did not exist when that digest was due.
+    Then the week is marked done without a post (a Digest row with no Slack ts), so that
+    neither this start nor the hourly catch-up posts a digest of the days before the install;
+    the first digest goes out at the next scheduled time.
+    """
+    now = now or utc_now()
+    due = last_digest_time(settings, now)
+    if settings.digest_channel and not was_running_before(db, due, workspace=DIGEST_WORKSPACE):
+        week = due_week(settings, now)
+        try:
+            with db.session() as session:
+                session.add(models.Digest(workspace=DIGEST_WORKSPACE,
+                                          channel=settings.digest_channel,
+                                          week_start=week.start, posted_at=now))
+        except IntegrityError:  # another instance starting at the same time marked it first
+            pass
+        log.info("new installation: the first weekly digest goes out after %s", due)
+        return DigestPost(week, settings.digest_channel, "before_install")
     result = post_due_digest(db, client, settings, now=now)
     if result is not None and result.outcome == "posted":
         log.info("posted the missed digest for the week of %s", result.week.start)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -60,6 +60,25 @@ def test_a_digest_missed_while_down_is_posted_once_on_start(db: Database, slack:
     # Started again an hour later: the week has its row, nothing is posted.
     again = post_missed_digest(db, slack.client(), slack.settings, now=WEDNESDAY.replace(hour=15))
     assert again is not None and again.outcome == "already_claimed"
+    assert len(slack.digests()) == 1
+
+
+def test_a_new_installation_posts_no_digest_of_the_days_before_it(
+    db: Database, slack: Slack
+) -> None:
+    # Installed on Wednesday with an empty store: the Monday digest was not missed.
+    first = post_missed_digest(db, slack.client(), slack.settings, now=WEDNESDAY)
+    assert first is not None and first.outcome == "before_install"
+    # Neither the hourly catch-up nor another start posts it.
+    later = post_due_digest(db, slack.client(), slack.settings, now=WEDNESDAY.replace(hour=16))
+    assert later is not None and later.outcome == "already_claimed"
+    assert slack.digests() == []
+    # The next Monday at nine, the first digest goes out.
+    next_monday = post_due_digest(
+        db, slack.client(), slack.settings, now=MONDAY_NINE + timedelta(days=7)
+    )
+    assert next_monday is not None and next_monday.outcome == "posted"
+    assert next_monday.week.start == date(2026, 10, 26)
     assert len(slack.digests()) == 1
 
 

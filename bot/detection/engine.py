@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from bot.detection.checksums import CHECKSUMS
@@ -68,18 +69,28 @@ class Detector:
     """Finds credentials in text. Build once (`Detector.default(fp)`), call `scan()` anywhere."""
 
     def __init__(
-        self, rules: tuple[Rule, ...], fingerprinter: Fingerprinter, engine: Engine = "auto"
+        self,
+        rules: tuple[Rule, ...],
+        fingerprinter: Fingerprinter,
+        engine: Engine = "auto",
+        cache_dir: Path | None = None,
     ) -> None:
         self.rules = rules
         self._fingerprinter = fingerprinter
-        self._scanner: Scanner = scanner_for(rules, engine)
+        self._scanner: Scanner = scanner_for(rules, engine, cache_dir)
         self._confirm = [re.compile(f"(?:{rule.pattern})\\Z".encode("ascii")) for rule in rules]
         self._keywords = [_keywords(rule) for rule in rules]
 
     @classmethod
-    def default(cls, fingerprinter: Fingerprinter, engine: Engine = "auto") -> Detector:
-        """The bundled rules.yaml; `engine` forces Hyperscan or RE2 (tests run both)."""
-        return cls(default_rules(), fingerprinter, engine)
+    def default(
+        cls, fingerprinter: Fingerprinter, engine: Engine = "auto", cache_dir: Path | None = None
+    ) -> Detector:
+        """The bundled rules.yaml; `engine` forces Hyperscan or RE2 (tests run both).
+
+        `cache_dir` (e.g. settings.data_dir / "cache") keeps the compiled Hyperscan database
+        between processes: about a second saved at every start.
+        """
+        return cls(default_rules(), fingerprinter, engine, cache_dir)
 
     @property
     def engine(self) -> str:

@@ -5,14 +5,22 @@ A scanner reports where matches END, as (rule index, byte offset). Hyperscan doe
 engine re-reads a window of at most the rule's width before each end with Python `re`). RE2 is
 the fallback where Hyperscan cannot be imported: an RE2 set says which rules match in a chunk,
 then only those rules run over that chunk. Databases are compiled once per process.
+
+Compiling the Hyperscan database takes about a second. Given a `cache_dir`, the compiled
+database is saved there (named by a hash of the patterns and the Hyperscan version) and loaded
+by later processes in well under a millisecond; a missing, stale or unreadable file is simply
+compiled again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import threading
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any, Protocol
 
 from bot.detection.rules import Rule
@@ -39,11 +47,13 @@ def available_engines() -> tuple[str, ...]:
     return ("hyperscan", "re2")
 
 
-def scanner_for(rules: tuple[Rule, ...], engine: str = "auto") -> Scanner:
+def scanner_for(
+    rules: tuple[Rule, ...], engine: str = "auto", cache_dir: Path | None = None
+) -> Scanner:
     if engine == "auto":
         engine = available_engines()[0]
     if engine == "hyperscan":
-        return _hyperscan(rules)
+        return _hyperscan(rules, cache_dir)
     if engine == "re2":
         return _re2(rules)
     raise ValueError(f"unknown engine {engine!r}: use auto, hyperscan or re2")
@@ -52,16 +62,11 @@ def scanner_for(rules: tuple[Rule, ...], engine: str = "auto") -> Scanner:
 class HyperscanScanner:
     name = "hyperscan"
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule], cache_dir: Path | None = None) -> None:
         import hyperscan
 
-        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._database.compile(
-            expressions=[rule.engine_pattern.encode("ascii") for rule in rules],
-            ids=list(range(len(rules))),
-            elements=len(rules),
-            flags=[0] * len(rules),
-        )
+        expressions = [rule.engine_pattern.encode("ascii") for rule in rules]
+        self._database = _load(expressions, cache_dir) or _compile(expressions, cache_dir)
         self._local = threading.local()  # Hyperscan scratch space may not be shared by threads
         self._scratch_type: Any = hyperscan.Scratch
 
@@ -121,6 +126,48 @@ class Re2Scanner:
         return sorted(hits, key=lambda hit: hit[1])
 
 
+def _cache_file(expressions: list[bytes], cache_dir: Path) -> Path:
+    import hyperscan
+
+    version = str(getattr(hyperscan, "__version__", "")).encode()
+    digest = hashlib.sha256(version + b"\0" + b"\0".join(expressions))
+    return cache_dir / f"hyperscan-{digest.hexdigest()[:32]}.db"
+
+
+def _load(expressions: list[bytes], cache_dir: Path | None) -> Any:
+    import hyperscan
+
+    if cache_dir is None:
+        return None
+    try:
+        blob = _cache_file(expressions, cache_dir).read_bytes()
+        return hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.error):  # absent, or built for another CPU: compile again
+        return None
+
+
+def _compile(expressions: list[bytes], cache_dir: Path | None) -> Any:
+    import hyperscan
+
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=expressions,
+        ids=list(range(len(expressions))),
+        elements=len(expressions),
+        flags=[0] * len(expressions),
+    )
+    if cache_dir is not None:
+        target = _cache_file(expressions, cache_dir)
+        partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(hyperscan.dumpb(database))
+            partial.replace(target)  # atomic: a reader never sees half a file
+        except OSError:
+            partial.unlink(missing_ok=True)  # a read-only cache only costs the compile time
+    return database
+
+
 _WIDE_REPEAT = re.compile(r"\{(\d+),(\d+)\}")
 
 
@@ -130,8 +177,8 @@ def _re2_pattern(pattern: str) -> str:
 
 
 @cache
-def _hyperscan(rules: tuple[Rule, ...]) -> HyperscanScanner:
-    return HyperscanScanner(rules)
+def _hyperscan(rules: tuple[Rule, ...], cache_dir: Path | None) -> HyperscanScanner:
+    return HyperscanScanner(rules, cache_dir)
 
 
 @cache

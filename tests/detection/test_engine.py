@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +144,24 @@ def test_one_detector_scans_from_many_threads(detector: Detector) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda text: [m.secret for m in detector.scan(text)], texts))
     assert results == expected
+
+
+@pytest.mark.skipif("hyperscan" not in available_engines(), reason="Hyperscan is not installed")
+def test_compiled_database_is_kept_in_the_cache_dir_and_reused(
+    tmp_path: Path, fingerprinter: Fingerprinter
+) -> None:
+    from bot.detection.scanners import HyperscanScanner
+
+    rules = default_rules()
+    cache_dir = tmp_path / "cache"
+    first = HyperscanScanner(rules, cache_dir)
+    [saved] = cache_dir.glob("hyperscan-*.db")
+    started = time.perf_counter()
+    second = HyperscanScanner(rules, cache_dir)
+    assert time.perf_counter() - started < 0.5  # loading, not compiling (about a second)
+    text = f"key {fake_secret('openai_project_key')} and {fake_secret('github_classic_pat')}"
+    assert second.ends(text.encode()) == first.ends(text.encode())
+    saved.write_bytes(b"not a database")  # damaged or from another CPU: compiled again
+    assert HyperscanScanner(rules, cache_dir).ends(text.encode()) == first.ends(text.encode())
+    detector = Detector.default(fingerprinter, cache_dir=cache_dir)
+    assert [m.rule_id for m in detector.scan(text)] == ["openai_project_key", "github_classic_pat"]

@@ -79,7 +79,8 @@ def load_rules(text: str | None = None) -> tuple[Rule, ...]:
     """Parse and validate rules; `text` defaults to the bundled rules.yaml."""
     if text is None:
         return default_rules()
-    document = yaml.safe_load(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: 8x faster
+    document = yaml.load(text, Loader=loader)  # a safe loader either way
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise RuleError("rules file must be a mapping with a `rules:` list")
     rules = tuple(_rule(record) for record in document["rules"])

@@ -162,15 +162,18 @@ class Detector:
             if span is not None and span[0] >= last_end[rule_index]:
                 last_end[rule_index] = span[1]
                 spans[(rule_index, *span)] = None
-        verdicts: dict[tuple[int, bytes, bytes], str] = {}  # a repeated value is judged once
+        # a value repeated in the same surroundings is judged once
+        verdicts: dict[tuple[int, bytes, bytes, bool], str] = {}
         found = []
         for rule_index, start, end in sorted(spans, key=lambda s: (s[1], s[2])):
             rule = self.rules[rule_index]
             raw = data[start:end]
-            key = (rule_index, raw, data[max(0, start - _BEFORE) : start] if rule.generic else b"")
+            before = data[max(0, start - _BEFORE) : start]  # filters may read it
+            cut = data[end : end + 6].startswith(_TRUNCATION_MARKS)
+            key = (rule_index, raw, before, cut)
             verdict = verdicts.get(key)
             if verdict is None or rule.near is not None:
-                verdict = verdicts[key] = self._judge(rule, raw, data, start, end)
+                verdict = verdicts[key] = self._judge(rule, raw, data, start, end, cut)
             found.append(_Found(rule, start, end, raw.decode("utf-8", "replace"), verdict))
         _resolve_overlaps(found)
         return found
@@ -203,13 +206,13 @@ class Detector:
                 return found.span("secret")
         return None
 
-    def _judge(self, rule: Rule, raw: bytes, data: bytes, start: int, end: int) -> str:
+    def _judge(self, rule: Rule, raw: bytes, data: bytes, start: int, end: int, cut: bool) -> str:
         secret = raw.decode("utf-8", "replace")
         before = data[max(0, start - _BEFORE) : start].decode("utf-8", "replace")
         reason = first_reason(secret, rule, before)
         if reason is not None:
             return reason
-        if data[end : end + 6].startswith(_TRUNCATION_MARKS):
+        if cut:
             return "is_masked_or_truncated"  # the first half of a key, cut short in a message
         if rule.checksum is not None and not CHECKSUMS[rule.checksum].is_valid(secret):
             return "has_bad_checksum"

@@ -56,11 +56,20 @@ def read_or_create_key(path: Path) -> bytes:
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(KEY_BYTES)
+    # The key is written whole into a temporary file, then linked to its name: a process killed
+    # (or out of disk) half-way leaves no empty or partial key, which would stop every later
+    # start or silently change every fingerprint. link() fails if the name exists: when two
+    # processes start at once, one creates the file and the other reads it.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        # O_EXCL: when two processes start at once, one creates the file and the other reads it.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(key)
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temporary, path)
     except FileExistsError:
         return read_or_create_key(path)
-    with os.fdopen(fd, "wb") as file:
-        file.write(key)
+    finally:
+        temporary.unlink(missing_ok=True)
     return key

@@ -165,3 +165,20 @@ def test_compiled_database_is_kept_in_the_cache_dir_and_reused(
     assert HyperscanScanner(rules, cache_dir).ends(text.encode()) == first.ends(text.encode())
     detector = Detector.default(fingerprinter, cache_dir=cache_dir)
     assert [m.rule_id for m in detector.scan(text)] == ["openai_project_key", "github_classic_pat"]
+
+
+def test_a_key_cut_short_is_dropped_but_the_same_key_whole_is_reported(
+    detector: Detector,
+) -> None:
+    key = fake_secret("stripe_secret_key", 8)
+    half = key[: len(key) // 2]
+    text = f"the key starting {half}... was rotated\nthe new key: {half} please use it"
+    verdicts = [(c.line, c.verdict) for c in detector.explain(text)]
+    assert verdicts == [(1, "is_masked_or_truncated"), (2, "kept")]
+
+
+def test_the_same_password_is_judged_in_each_url(detector: Detector) -> None:
+    password = fake_secret("database_url", 3)
+    text = f"postgresql://{password}:{password}@db/main\npostgresql://etl:{password}@db/main\n"
+    verdicts = [(c.line, c.verdict) for c in detector.explain(text) if c.rule_id == "database_url"]
+    assert verdicts == [(1, "is_username_as_password"), (2, "kept")]

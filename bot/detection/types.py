@@ -32,9 +32,9 @@ class Match:
     severity: Severity
     start: int  # character offsets of the secret in the scanned text
     end: int
-    line: int  # 1-based
+    line: int  # 1-based, of the secret's first character
     column: int  # 1-based, in characters
-    end_column: int
+    end_column: int  # 1-based column just after the secret, on its last line (PEM keys span lines)
     preview: str  # masked: "sk-proj-…9fQa"
     fingerprint: str  # HMAC-SHA256 hex of the secret
     secret: str = field(repr=False, compare=False)

@@ -19,7 +19,9 @@ Exactly once, and the crash window. Each row goes through four short transaction
              `send_after` past a lease, so no other sender (thread, replica) takes it;
   2. route   the resolved channel and thread are written to the row before posting;
   3. post    chat.postMessage, whose first block carries the row's marker (block_id
-             `lw-n-<row id>`); slack_sdk retries 429s (Retry-After) and 5xx itself;
+             `lw-n-<row id>`); slack_sdk waits out 429s (Retry-After: Slack did not post).
+             After a 5xx or a dropped connection Slack may have posted: the notifier looks
+             for the marker before posting again (up to POST_TRIES posts per attempt);
   4. record  status=sent with channel and ts.
 If the process dies between 3 and 4, the row becomes due again when the lease runs out. Before
 posting a row that was attempted before and has a recorded channel, the notifier looks for its
@@ -32,6 +34,7 @@ back-off up to `max_attempts`, permanent ones fail the row at once.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 MARKER_PREFIX = "lw-n-"
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 6
+POST_TRIES = 3  # chat.postMessage calls per attempt, each after checking for an earlier post
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
      "request_timeout", "team_added_to_org"}
@@ -111,6 +115,23 @@ def _add_retry_handlers(client: WebClient) -> None:
         client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
     if ServerErrorRetryHandler not in kinds:
         client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
+
+
+def _posting_client(client: WebClient) -> WebClient:
+    """`client` for chat.postMessage: retries a 429 only. After a 5xx or a dropped connection
+    the message may have been posted; posting again at once would DM the poster twice."""
+    posting = copy.copy(client)
+    posting.retry_handlers = [
+        h for h in client.retry_handlers if isinstance(h, RateLimitErrorRetryHandler)
+    ]
+    return posting
+
+
+def _outcome_unknown(error: Exception) -> bool:
+    """A failed post that Slack may still have carried out: a 5xx, or no answer at all."""
+    if isinstance(error, SlackApiError):
+        return error.response is None or error.response.status_code >= 500
+    return isinstance(error, OSError)
 
 
 def slack_error(method: str, error: Exception) -> str:
@@ -178,6 +199,7 @@ class Notifier:
         _add_retry_handlers(client)
         if admin_client is not None:
             _add_retry_handlers(admin_client)
+        self._post_client = _posting_client(client)
 
     @property
     def can_delete(self) -> bool:
@@ -399,15 +421,26 @@ class Notifier:
     def _post(self, job: _Job, route: _Route) -> str:
         message = self._message(job, route)
         payload = _with_marker(message.blocks, job.id)
-        reply = self.client.chat_postMessage(
-            channel=route.channel,
-            text=message.text,
-            blocks=payload,
-            thread_ts=route.thread_ts,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
-        return str(reply["ts"])
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                reply = self._post_client.chat_postMessage(
+                    channel=route.channel,
+                    text=message.text,
+                    blocks=payload,
+                    thread_ts=route.thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+                return str(reply["ts"])
+            except (SlackApiError, OSError) as error:
+                if tries >= POST_TRIES or not _outcome_unknown(error):
+                    raise
+            # Slack may have posted it before the failure: look before posting again.
+            found = self._find_posted(job, route)
+            if found is not None:
+                return found
 
     def _find_posted(self, job: _Job, route: _Route) -> str | None:
         """The ts of this row's message if an earlier attempt posted it (crash recovery)."""

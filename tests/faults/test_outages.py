@@ -82,13 +82,6 @@ def test_slack_429_and_5xx_bursts_lose_nothing_and_double_nothing(
           f"{sum(s >= 500 for s in statuses)} x 5xx")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the notifier's client retries chat.postMessage on 5xx and dropped connections "
-    "(ServerErrorRetryHandler, ConnectionErrorRetryHandler), so a DM Slack already posted is "
-    "posted again; a failed post should instead fail the row, whose next attempt finds the "
-    "marker (Notifier._find_posted)",
-)
 @pytest.mark.parametrize("how", ["503", "hangup"])
 def test_a_dm_whose_answer_is_lost_is_not_posted_twice(
     tmp_path: Path, detector: Detector, ledger: Ledger, how: str

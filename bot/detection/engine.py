@@ -21,7 +21,7 @@ from bot.detection.filters import first_reason
 from bot.detection.fingerprint import Fingerprinter
 from bot.detection.masking import mask
 from bot.detection.rules import Rule, default_rules
-from bot.detection.scanners import Scanner, scanner_for
+from bot.detection.scanners import Scanner, lookout, scanner_for
 from bot.detection.types import Match, Severity
 
 Engine = Literal["auto", "hyperscan", "re2"]
@@ -34,6 +34,7 @@ _TRUNCATION_MARKS = (b"...", "…".encode(), b"\\u2026")  # the last as JSON wri
 _BLOCK_BITS = 16
 _HITS_PER_BLOCK = 512
 _SEARCHABLE = 160  # patterns this short may be searched whole when no keyword starts them
+_PRINTABLE = re.compile(rb"[\x20-\x7e]*")  # the values the Lookout vouches for
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Detector:
         self._scanner: Scanner = scanner_for(rules, engine, cache_dir)
         self._confirm = [re.compile(f"(?:{rule.pattern})\\Z".encode("ascii")) for rule in rules]
         self._keywords = [_keywords(rule) for rule in rules]
+        self._lookout = lookout() if self._scanner.name == "hyperscan" else None
 
     @classmethod
     def default(
@@ -162,21 +164,41 @@ class Detector:
             if span is not None and span[0] >= last_end[rule_index]:
                 last_end[rule_index] = span[1]
                 spans[(rule_index, *span)] = None
-        # a value repeated in the same surroundings is judged once
-        verdicts: dict[tuple[int, bytes, bytes, bool], str] = {}
+        # A value repeated in the same surroundings is judged once (`near` looks further: its
+        # rules judge each place).
+        ordered = sorted(spans, key=lambda s: (s[1], s[2]))
+        keys: dict[tuple[int, bytes, bytes, bool, int], tuple[int, int]] = {}
+        for rule_index, start, end in ordered:
+            keys.setdefault(self._key(rule_index, data, start, end), (start, end))
+        suspicious = self._suspicious([key[1] for key in keys])
+        verdicts = {
+            key: self._judge(self.rules[key[0]], key[1], data, start, end, key[3], suspect)
+            for (key, (start, end)), suspect in zip(keys.items(), suspicious, strict=True)
+        }
         found = []
-        for rule_index, start, end in sorted(spans, key=lambda s: (s[1], s[2])):
-            rule = self.rules[rule_index]
-            raw = data[start:end]
-            before = data[max(0, start - _BEFORE) : start]  # filters may read it
-            cut = data[end : end + 6].startswith(_TRUNCATION_MARKS)
-            key = (rule_index, raw, before, cut)
-            verdict = verdicts.get(key)
-            if verdict is None or rule.near is not None:
-                verdict = verdicts[key] = self._judge(rule, raw, data, start, end, cut)
-            found.append(_Found(rule, start, end, raw.decode("utf-8", "replace"), verdict))
+        for rule_index, start, end in ordered:
+            verdict = verdicts[self._key(rule_index, data, start, end)]
+            secret = data[start:end].decode("utf-8", "replace")
+            found.append(_Found(self.rules[rule_index], start, end, secret, verdict))
         _resolve_overlaps(found)
         return found
+
+    def _key(
+        self, rule_index: int, data: bytes, start: int, end: int
+    ) -> tuple[int, bytes, bytes, bool, int]:
+        """What a verdict depends on: the value, the text before it, a cut after it."""
+        before = data[max(0, start - _BEFORE) : start]  # filters may read it
+        cut = data[end : end + 6].startswith(_TRUNCATION_MARKS)
+        place = start if self.rules[rule_index].near is not None else -1
+        return (rule_index, data[start:end], before, cut, place)
+
+    def _suspicious(self, values: list[bytes]) -> list[bool]:
+        """Which values may hold what the COVERED filters look for (all, without Hyperscan)."""
+        if self._lookout is None:
+            return [True] * len(values)
+        plain = [_PRINTABLE.fullmatch(value) is not None for value in values]
+        flags = iter(self._lookout.flagged([v for v, p in zip(values, plain, strict=True) if p]))
+        return [next(flags) if p else True for p in plain]
 
     def _locate(self, rule_index: int, data: bytes, end: int) -> tuple[int, int] | None:
         """The secret's byte span in the match that ends at `end`, read from a short window.
@@ -206,10 +228,19 @@ class Detector:
                 return found.span("secret")
         return None
 
-    def _judge(self, rule: Rule, raw: bytes, data: bytes, start: int, end: int, cut: bool) -> str:
+    def _judge(
+        self,
+        rule: Rule,
+        raw: bytes,
+        data: bytes,
+        start: int,
+        end: int,
+        cut: bool,
+        suspicious: bool = True,
+    ) -> str:
         secret = raw.decode("utf-8", "replace")
         before = data[max(0, start - _BEFORE) : start].decode("utf-8", "replace")
-        reason = first_reason(secret, rule, before)
+        reason = first_reason(secret, rule, before, suspicious)
         if reason is not None:
             return reason
         if cut:

@@ -152,9 +152,7 @@ def is_repeated_or_sequential(secret: str, rule: Rule, before: str) -> bool:
         body = body[:32] + "\0" + body[-16:]
     codes = body.encode("latin-1", "replace")
     steps = bytes(map(_STEP_CODES.__getitem__, map(operator.sub, codes[1:], codes)))
-    if any(map(steps.__contains__, _RUNS_OF_SIX)):
-        return True
-    return len(body) >= 8 and len(set(body)) <= 3
+    return any(map(steps.__contains__, _RUNS_OF_SIX))  # few distinct characters: low entropy
 
 
 def shannon_entropy(text: str) -> float:
@@ -316,9 +314,13 @@ GENERIC: tuple[Filter, ...] = (
 FILTERS: dict[str, Filter] = {f.__name__: f for f in (*COMMON, *GENERIC)}
 
 
-def first_reason(secret: str, rule: Rule, before: str) -> str | None:
-    """The name of the first filter that drops the candidate, or None to keep it."""
-    for candidate_filter in chain(rule):
+def first_reason(secret: str, rule: Rule, before: str, suspicious: bool = True) -> str | None:
+    """The name of the first filter that drops the candidate, or None to keep it.
+
+    `suspicious=False` says the value holds none of SUSPICIOUS_LITERALS (a Hyperscan pass over
+    all candidates finds that at once): the filters in COVERED cannot fire and are skipped.
+    """
+    for candidate_filter in chain(rule) if suspicious else _clean_chain(rule):
         if candidate_filter(secret, rule, before):
             return candidate_filter.__name__
     return None
@@ -329,3 +331,33 @@ def chain(rule: Rule) -> tuple[Filter, ...]:
     """The filters a rule runs, in order; entropy last, so the more specific reason comes first."""
     filters = (*COMMON[:-1], *GENERIC, COMMON[-1]) if rule.generic else COMMON
     return tuple(f for f in filters if f.__name__ not in rule.skip_filters)
+
+
+@cache
+def _clean_chain(rule: Rule) -> tuple[Filter, ...]:
+    return tuple(f for f in chain(rule) if f.__name__ not in COVERED)
+
+
+# Filters that fire on a printable-ASCII value only when it holds one of these literals
+# (caseless when the flag says so): the marks of masks and templates, placeholder words, runs.
+COVERED = frozenset(
+    {
+        "is_masked_or_truncated",
+        "is_template_variable",
+        "is_placeholder",
+        "is_repeated_or_sequential",
+    }
+)
+
+
+def _suspicious_literals() -> tuple[tuple[str, bool], ...]:
+    words = {*_LONG_WORDS, *_SHORT_WORDS, *_PLACEHOLDER_VALUES, "xxxxx"}
+    marks = {"...", "***", "####", *_TEMPLATE_MARKS}
+    printable = [chr(c) for c in range(0x20, 0x7F)]
+    runs = {c * 6 for c in printable}
+    runs |= {"".join(printable[i : i + 6]) for i in range(len(printable) - 5)}
+    runs |= {run[::-1] for run in list(runs)}
+    return tuple(sorted((w, True) for w in words)) + tuple(sorted((m, False) for m in marks | runs))
+
+
+SUSPICIOUS_LITERALS = _suspicious_literals()

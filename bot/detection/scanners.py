@@ -14,6 +14,7 @@ compiled again.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
@@ -124,6 +125,56 @@ class Re2Scanner:
                     # and two keys may share the space between them.
                     position = max(start + 1, end - 1)
         return sorted(hits, key=lambda hit: hit[1])
+
+
+class Lookout:
+    """Which of many short values hold a suspicious literal (filters.SUSPICIOUS_LITERALS).
+
+    One Hyperscan pass over all values joined by NUL, so that the filters those literals cover
+    run only for the values that hold one: most keys hold none.
+    """
+
+    def __init__(self, literals: Sequence[tuple[str, bool]]) -> None:
+        import hyperscan
+
+        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._database.compile(
+            expressions=[re.escape(text).encode("ascii") for text, _ in literals],
+            ids=list(range(len(literals))),
+            elements=len(literals),
+            flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless in literals],
+        )
+        self._local = threading.local()
+        self._scratch_type: Any = hyperscan.Scratch
+
+    def flagged(self, values: Sequence[bytes]) -> list[bool]:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._scratch_type(self._database)
+        starts, position = [], 0
+        for value in values:
+            starts.append(position)
+            position += len(value) + 1
+        result = [False] * len(values)
+
+        def on_match(_id: int, _start: int, end: int, _flags: int, _context: Any) -> None:
+            result[bisect.bisect_right(starts, end - 1) - 1] = True
+
+        if values:
+            self._database.scan(b"\0".join(values), match_event_handler=on_match, scratch=scratch)
+        return result
+
+
+def lookout() -> Lookout | None:
+    """The shared Lookout, or None without Hyperscan (then every filter runs)."""
+    return _lookout() if "hyperscan" in available_engines() else None
+
+
+@cache
+def _lookout() -> Lookout:
+    from bot.detection.filters import SUSPICIOUS_LITERALS
+
+    return Lookout(SUSPICIOUS_LITERALS)
 
 
 def _cache_file(expressions: list[bytes], cache_dir: Path) -> Path:

@@ -15,6 +15,7 @@ from bot.detection.filters import FILTERS, first_reason
 from bot.detection.fingerprint import Fingerprinter, fingerprinter_from_settings
 from bot.detection.masking import mask
 from bot.detection.rules import RuleError, default_rules, load_rules
+from bot.detection.scanners import lookout
 
 RULES = {rule.id: rule for rule in default_rules()}
 GENERIC = RULES["generic_api_key_assignment"]
@@ -39,7 +40,8 @@ def test_at_least_sixty_credential_types_with_unique_ids() -> None:
         ("abcd****************wxyz", "is_masked_or_truncated"),
         ("xxxxxxxxxxxxxxxxxxxxxxxx", "is_masked_or_truncated"),
         ("abcdefghijklmnop12", "is_repeated_or_sequential"),
-        ("a1a1a1a1a1a1a1a1a1a1", "is_repeated_or_sequential"),
+        ("a1a1a1a1a1a1a1a1a1a1", "is_low_entropy"),
+        ("Zq3mZZZZZZx", "is_repeated_or_sequential"),
         ("123e4567-e89b-12d3-a456-426614174000", "is_uuid"),
         ("da39a3ee5e6b4b0d3255bfef95601890afd80709", "is_hash"),
         ("self.client_secret", "is_code_reference"),
@@ -226,3 +228,22 @@ def test_random_keys_of_each_format_are_rarely_dropped(rule_id: str) -> None:
         value = checksum.apply(value) if checksum else value
         dropped += first_reason(value, rule, "") is not None
     assert dropped <= 2
+
+
+@pytest.mark.skipif(lookout() is None, reason="Hyperscan is not installed")
+def test_the_lookout_only_skips_filters_that_would_not_fire() -> None:
+    # Values of every kind: format-valid draws, placeholders, masks, runs, words, templates.
+    import random
+
+    from bot.detection.fakes import fill
+
+    rng = random.Random(5)
+    common = ["sk-proj-abc…wxyz", "YOUR_API_KEY_HERE", "${TOKEN}", "aaaaaaaaaaaa", "changeme1"]
+    common += ["xoxb-not-a-real-token", "Zq3mZZZZZZx", "p@ssw0rd####", "my-key-here"]
+    for rule in RULES.values():
+        values = common + [fill(rule.fake, rng) for _ in range(40)]
+        values += [fake_secret(rule.id, seed) for seed in range(3)]
+        values += [rule.prefix + tail for tail in ("xxxxxxxxxxxx", "abcdefghijkl", "1234567890")]
+        flags = lookout().flagged([v.encode() for v in values])  # type: ignore[union-attr]
+        for value, flag in zip(values, flags, strict=True):
+            assert first_reason(value, rule, "", flag) == first_reason(value, rule, ""), value

@@ -5,7 +5,10 @@ for a dropped candidate. Every rule runs COMMON; rules whose value has no prefix
 (`generic: true` in rules.yaml) also run GENERIC, since their pattern alone says little.
 A rule can switch a filter off with `skip_filters` (e.g. Azure keys are 32 hex, like an MD5).
 
-All filters are pure and look only at the candidate and the few characters before it.
+All filters are pure and look only at the candidate and the few characters before it. The
+filters in COVERED can fire only on a value holding one of SUSPICIOUS_LITERALS; the engine finds
+those for all candidates of a scan in one Hyperscan pass (scanners.Lookout) and runs the COVERED
+filters only where one is found. The verdicts are the same either way (a test checks it).
 """
 
 from __future__ import annotations

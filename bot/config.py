@@ -97,6 +97,11 @@ class Settings:
     def fingerprint_key_file(self) -> Path:
         return self.data_dir / "fingerprint.key"
 
+    @property
+    def cache_dir(self) -> Path:
+        """Derived files that are safe to delete: the compiled detection database."""
+        return self.data_dir / "cache"
+
 
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")

@@ -56,7 +56,7 @@ def open_database(settings: Settings) -> Database:
 
 
 def build_detector(settings: Settings) -> Detector:
-    return Detector.default(fingerprinter_from_settings(settings))
+    return Detector.default(fingerprinter_from_settings(settings), cache_dir=settings.cache_dir)
 
 
 def build_slack_client(settings: Settings) -> WebClient | None:

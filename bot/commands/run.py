@@ -77,7 +77,9 @@ def scan_samples(settings: Settings, out: TextIO) -> int:
     out.flush()
     scan = Scan(
         paths=[str(destination)],
-        detector=Detector.default(fingerprinter_from_settings(settings)),
+        detector=Detector.default(
+            fingerprinter_from_settings(settings), cache_dir=settings.cache_dir
+        ),
         rules=ignore.IgnoreRules(),
         progress=False,
         settings=settings,

@@ -117,7 +117,9 @@ class Scan:
         fingerprinter = fingerprinter_from_settings(settings)
         # Compiling the patterns runs outside the GIL: import the archive readers meanwhile.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            compiling = pool.submit(Detector.default, fingerprinter)
+            compiling = pool.submit(
+                Detector.default, fingerprinter, cache_dir=settings.cache_dir
+            )
             archives = ArchiveReaders.load()
             detector = compiling.result()
         return cls(

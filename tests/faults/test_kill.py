@@ -213,3 +213,85 @@ def test_kill_9_at_random_points_then_every_key_found_and_one_dm_each(
     print(f"kill -9: seed {seed}, {runs} runs, {killed} kills, phases {dict(phases)}, "
           f"{stuck} rows recovered after the lease, {len(planted)} keys, "
           f"{len(posters) + len(late_posters)} posters with one DM each")
+
+
+CONFLUENCE_KILLS = 12
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_confluence_backfill_then_every_key_once(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """The same for Confluence: `python -m bot poll --no-send` against the stand-in site, killed
+    at random points; afterwards each planted key is stored once with one queued alert."""
+    from tests.confluence.conftest import API_TOKEN
+    from tests.standins.confluence import ConfluenceSite, ConfluenceStandin
+
+    seed = _seed()
+    rng = random.Random(seed)
+    site = ConfluenceSite(cloud=True)
+    reader = site.add_user("LeakWatch Reader", "leakwatch@example.com")
+    site.add_api_token(reader, API_TOKEN)
+    authors = [site.add_user(f"Author {i}", f"author{i}@example.com") for i in range(8)]
+    planted: list[str] = []
+    for s in range(6):
+        space = site.add_space(f"KS{s}")
+        for p in range(30):
+            body = f"<p>runbook {s}.{p}</p>" + "<p>steps and notes</p>" * 5
+            if p % 5 == 2:
+                key = ledger.plant(key_for(s * 30 + p, 7600))
+                planted.append(key)
+                body += f"<ac:structured-macro ac:name='code'><ac:plain-text-body><![CDATA[" \
+                        f"export TOKEN={key}]]></ac:plain-text-body></ac:structured-macro>"
+            site.add_page(space, f"Page {s}.{p}", body, authors[(s + p) % len(authors)])
+    with ConfluenceStandin(site) as standin:
+        env = bot_environment(
+            CONFLUENCE_URL=standin.url, CONFLUENCE_USER=reader.email, CONFLUENCE_TOKEN=API_TOKEN,
+            LEAKWATCH_DATA_DIR=str(tmp_path / "data"),
+            DATABASE_URL=f"sqlite:///{tmp_path / 'data' / 'leakwatch.db'}",
+        )
+        killed = runs = 0
+        expected = 40
+        while True:
+            runs += 1
+            assert runs <= 3 * CONFLUENCE_KILLS + 5, f"the poll never completed (seed {seed})"
+            before = len(standin.calls)
+            process = subprocess.Popen(bot_command("poll", "--no-send"), env=env, cwd=tmp_path,
+                                       text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if killed < CONFLUENCE_KILLS:
+                deadline = time.monotonic() + 60
+                target = before + rng.randint(1, expected)
+                while (time.monotonic() < deadline and process.poll() is None
+                       and len(standin.calls) < target):
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0.0, 0.1))
+                if process.poll() is None:
+                    process.send_signal(signal.SIGKILL)
+                    killed += 1
+            out, err = process.communicate(timeout=120)
+            ledger.text(f"confluence kill run {runs} output", out + err)
+            if process.returncode == -signal.SIGKILL:
+                continue
+            assert process.returncode == 0, f"run {runs} failed (seed {seed}):\n{out}\n{err}"
+            expected = max(3, len(standin.calls) - before)
+            if killed >= CONFLUENCE_KILLS:
+                break
+        ledger.confluence("confluence kill -9", standin)
+
+    settings = load_settings(dict(env), env_file=None)
+    fingerprinter = Fingerprinter(settings.fingerprint_key_file.read_bytes())
+    db = Database(settings.database_url)
+    with db.session() as session:
+        secrets = {s.fingerprint: s.id for s in session.scalars(sa.select(Secret))}
+        occurrences = Counter(o.secret_id for o in session.scalars(sa.select(Occurrence)))
+        alerts = Counter(n.secret_id for n in session.scalars(
+            sa.select(Notification).where(Notification.kind == "alert")))
+    db.dispose()
+    for key in planted:
+        secret_id = secrets.get(fingerprinter.of(key))
+        assert secret_id is not None, f"a key was lost (seed {seed})"
+        assert occurrences[secret_id] == 1 and alerts[secret_id] == 1, f"seed {seed}"
+    assert len(secrets) == len(planted)
+    ledger.database_files(tmp_path)
+    print(f"confluence kill -9: seed {seed}, {runs} runs, {killed} kills, "
+          f"{len(planted)} keys once each")

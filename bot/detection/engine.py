@@ -2,6 +2,7 @@
 
     hits = scanner.ends(bytes)             # linear: Hyperscan (or RE2) over the whole input
     for each hit: re.match from a keyword  # bounded: within the rule's width before the end
+                  (or re.search there, for a value named after it: `pattern_after`)
     filters, checksum, `near` context      # per candidate, on the candidate only
     overlaps resolved, offsets mapped      # bytes -> characters, lines, columns
 
@@ -57,6 +58,18 @@ class Candidate:
         return self.verdict == KEPT
 
 
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """One pattern of a rule, as the engine runs it: `pattern`, or `pattern_after`."""
+
+    rule: int  # index in Detector.rules
+    confirm: re.Pattern[bytes]  # the pattern, anchored at the hit's end
+    keywords: tuple[bytes, ...]
+    caseless: bool
+    width: int
+    after: bool  # the match ends at the name, after the value: no keyword starts it
+
+
 @dataclass(slots=True)
 class _Found:
     rule: Rule
@@ -79,8 +92,17 @@ class Detector:
         self.rules = rules
         self._fingerprinter = fingerprinter
         self._scanner: Scanner = scanner_for(rules, engine, cache_dir)
-        self._confirm = [re.compile(f"(?:{rule.pattern})\\Z".encode("ascii")) for rule in rules]
-        self._keywords = [_keywords(rule) for rule in rules]
+        self._forms = [
+            _Form(
+                index,
+                re.compile(f"(?:{pattern})\\Z".encode("ascii")),
+                *_keywords(rule),
+                width=rule.width_after if after else rule.width,
+                after=bool(after),
+            )
+            for index, rule in enumerate(rules)
+            for after, pattern in enumerate(rule.forms)
+        ]
         self._lookout = lookout() if self._scanner.name == "hyperscan" else None
 
     @classmethod
@@ -152,18 +174,19 @@ class Detector:
 
     def _candidates(self, data: bytes) -> list[_Found]:
         spans: dict[tuple[int, int, int], None] = {}
-        last_end = [-1] * len(self.rules)  # per rule: end of the last secret taken
-        budget: dict[tuple[int, int], int] = {}  # per rule and block of the input: hits left
-        for rule_index, end in self._scanner.ends(data):
-            block = (rule_index, end >> _BLOCK_BITS)
+        last_end = [-1] * len(self._forms)  # per form: end of the last secret taken
+        budget: dict[tuple[int, int], int] = {}  # per form and block of the input: hits left
+        for form_index, end in self._scanner.ends(data):
+            block = (form_index, end >> _BLOCK_BITS)
             left = budget.get(block, _HITS_PER_BLOCK)
             if left == 0:
                 continue  # a flood of overlapping look-alikes: hostile input, not secrets
             budget[block] = left - 1
-            span = self._locate(rule_index, data, end)
-            if span is not None and span[0] >= last_end[rule_index]:
-                last_end[rule_index] = span[1]
-                spans[(rule_index, *span)] = None
+            form = self._forms[form_index]
+            span = _locate(form, data, end)
+            if span is not None and span[0] >= last_end[form_index]:
+                last_end[form_index] = span[1]
+                spans[(form.rule, *span)] = None  # both forms of a rule may find one value
         # A value repeated in the same surroundings is judged once (`near` looks further: its
         # rules judge each place).
         ordered = sorted(spans, key=lambda s: (s[1], s[2]))
@@ -200,34 +223,6 @@ class Detector:
         flags = iter(self._lookout.flagged([v for v, p in zip(values, plain, strict=True) if p]))
         return [next(flags) if p else True for p in plain]
 
-    def _locate(self, rule_index: int, data: bytes, end: int) -> tuple[int, int] | None:
-        """The secret's byte span in the match that ends at `end`, read from a short window.
-
-        Matches start at one of the rule's keywords: try their occurrences from the nearest
-        back, so the work per hit is a few anchored matches, not a search of the whole width.
-        """
-        rule, confirm = self.rules[rule_index], self._confirm[rule_index]
-        low = max(0, end - rule.width)
-        keywords, caseless = self._keywords[rule_index]
-        window = data[low:end].lower() if caseless else data[low:end]
-        nearest = {keyword: window.rfind(keyword) for keyword in keywords}
-        while nearest:
-            keyword, offset = max(nearest.items(), key=lambda item: item[1])
-            if offset < 0:
-                break
-            start = low + offset
-            # the pattern may begin with the boundary character before the keyword
-            for position in (start - 1, start) if start else (start,):
-                found = confirm.match(data, position, end)
-                if found is not None:
-                    return found.span("secret")
-            nearest[keyword] = window.rfind(keyword, 0, offset)
-        if rule.width <= _SEARCHABLE:  # a short pattern whose keyword sits inside the match
-            found = confirm.search(data, low, end)
-            if found is not None:
-                return found.span("secret")
-        return None
-
     def _judge(
         self,
         rule: Rule,
@@ -260,6 +255,39 @@ def _encode(text: str) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate (from a broken export) keeps its place
         return text.encode("utf-8", "surrogatepass")
+
+
+def _locate(form: _Form, data: bytes, end: int) -> tuple[int, int] | None:
+    """The secret's byte span in the match that ends at `end`, read from a short window.
+
+    Matches start at one of the rule's keywords: try their occurrences from the nearest
+    back, so the work per hit is a few anchored matches, not a search of the whole width.
+    A value named after it (`pattern_after`) starts the match itself: the window is searched,
+    and it is short (a value and at most a line's tail).
+    """
+    low = max(0, end - form.width)
+    if form.after:
+        found = form.confirm.search(data, low, end)
+        return None if found is None else found.span("secret")
+    keywords, confirm = form.keywords, form.confirm
+    window = data[low:end].lower() if form.caseless else data[low:end]
+    nearest = {keyword: window.rfind(keyword) for keyword in keywords}
+    while nearest:
+        keyword, offset = max(nearest.items(), key=lambda item: item[1])
+        if offset < 0:
+            break
+        start = low + offset
+        # the pattern may begin with the boundary character before the keyword
+        for position in (start - 1, start) if start else (start,):
+            found = confirm.match(data, position, end)
+            if found is not None:
+                return found.span("secret")
+        nearest[keyword] = window.rfind(keyword, 0, offset)
+    if form.width <= _SEARCHABLE:  # a short pattern whose keyword sits inside the match
+        found = confirm.search(data, low, end)
+        if found is not None:
+            return found.span("secret")
+    return None
 
 
 def _keywords(rule: Rule) -> tuple[tuple[bytes, ...], bool]:

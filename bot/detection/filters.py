@@ -94,14 +94,25 @@ _ENV_CALL = re.compile(
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")  # OPENAI_API_KEY: a name, not a value
 
 
+_SETS = re.compile(r"(?<![=!<>])=(?!=)")  # an assignment, not a comparison
+
+
 def is_env_reference(secret: str, rule: Rule, before: str) -> bool:
+    """A read of the environment (os.environ["KEY"], getenv("KEY")), not a literal.
+
+    A literal assigned to it (os.environ["API_KEY"] = "…") is a literal all the same.
+    """
     if ("." in secret or "[" in secret or "(" in secret or ":" in secret) and _ENV_CALL.search(
         secret
     ):
         return True
     if not rule.generic:
         return False
-    return _ENV_NAME.match(secret) is not None or _ENV_CALL.search(before[-24:]) is not None
+    if _ENV_NAME.match(secret) is not None:
+        return True
+    near = before[-24:]
+    calls = list(_ENV_CALL.finditer(near))
+    return bool(calls) and _SETS.search(near, calls[-1].end()) is None
 
 
 _LONG_WORDS = (

@@ -28,12 +28,36 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # at the very start of a pattern; elsewhere %B% is just "a character that is not in a token".
 _TOKEN_CHARS = r"A-Za-z0-9_\-"
 _LEADING_B = f"(?:^|[^{_TOKEN_CHARS}])"
+# Words that join a value to a name written after it: "VALUE is the staging password".
+_LINKS = r"(?i:that[^ \t\n]{0,3}s|that is|which is|it[^ \t\n]{0,3}s|is|as|was|for)"
+_MARK = r"""[^A-Za-z0-9\s"'./+=~_:)\]}-]"""  # not in a value, no assignment, not closing
+_MARKS = r"""[^A-Za-z0-9\s"'=:]"""
 _MACROS = {
     "%B%": f"[^{_TOKEN_CHARS}]",
     "%E%": f"(?:[^{_TOKEN_CHARS}]|$)",
     "%NEAR%": r"[^\n]{0,80}?(?:\n[^\n]{0,16}?){0,2}",
-    "%ASSIGN%": r"""(?:["']?[ \t]{0,3}(?:=|:|=>|:=)[ \t]{0,3}["']?"""
-    r"|[ \t]{1,3}(?:[A-Za-z][A-Za-z-]{0,19}[ \t]{1,3}){0,4}?(?:is|was)[ \t]{1,3}[\"']?)",
+    # key = value; key: value; key => value; map["key"] = value; "the password for staging is
+    # value"; and a key named in a sibling field: <add key="api_key" value="…"/>, {"name":
+    # "API_KEY", "value": "…"}, the next line's value in a Kubernetes env list (- name: KEY /
+    # value: …)
+    "%ASSIGN%": r"""(?:["']?\]?[ \t]{0,3}(?:=|:|=>|:=)[ \t]{0,3}["']?"""
+    r"|[ \t]{1,3}(?:[A-Za-z][A-Za-z-]{0,19}[ \t]{1,3}){0,4}?(?:is|was)[ \t]{1,3}[\"']?"
+    r"""|["']?(?:[ \t]{1,3}|[ \t]{0,3},[ \t]{0,3}|[ \t]{0,3}\r?\n[ \t]{0,40}-?[ \t]{0,3})"""
+    r"""["']?[Vv]alue["']?[ \t]{0,3}[:=][ \t]{0,3}["']?)""",
+    # after a name that follows its value: the name is not itself a key given a value, as
+    # MISTRAL_API_KEY is in "DEEPINFRA_KEY=… MISTRAL_API_KEY=…" (the rest of the identifier,
+    # then a next word, a mark or the end of the line, but no `=` or `:`)
+    "%UNASSIGNED%": r"""[A-Za-z0-9_.-]{0,20}["']?(?:[ \t]{1,3}[^\s=:]|[^\sA-Za-z0-9_.=:"'-]"""
+    r"|[ \t]{0,3}(?:\r?\n|$))",
+    # after the value, later on the same line (within 40 characters), the start of a word
+    "%AFTER%": rf"[^{_TOKEN_CHARS}+/=\n](?:[^\n]{{0,38}}[^A-Za-z\n])?",
+    # after the value, a short phrase that names it: a linking word ("VALUE is the staging
+    # password", "use VALUE as the api key") or a mark set off by a space ("VALUE (our api key)",
+    # "VALUE, that's the api key", "VALUE # api key"), then up to three words. Not `:` or `=`,
+    # which make the value a key name itself ("user:password", "_comment": "password reset …")
+    "%CALLED%": rf"""["']?(?:[ \t]{{1,3}}{_LINKS}[ \t]{{1,3}}"""
+    rf"|(?:[ \t]{{1,3}}{_MARKS}{{1,4}}|{_MARK}{_MARKS}{{0,3}}[ \t])[ \t]{{0,3}}"
+    rf"(?:{_LINKS}[ \t]{{1,3}})?)(?:[A-Za-z][A-Za-z-]{{0,19}}[ \t]{{1,3}}){{0,3}}?",
 }
 
 
@@ -68,11 +92,28 @@ class Rule:
     examples: tuple[str, ...]
     counterexamples: tuple[str, ...]
     width: int  # the longest text the pattern can match, in bytes
+    # the same value named after it ("use VALUE as the Mistral key"): matches end at the name
+    pattern_after: str | None = None
+    width_after: int = 0
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The patterns that find this rule's value: `pattern`, then `pattern_after` if any."""
+        return (self.pattern,) if self.pattern_after is None else (self.pattern, self.pattern_after)
 
     @property
     def engine_pattern(self) -> str:
         """The pattern without group names, for the multi-pattern engines."""
-        return self.pattern.replace("(?P<secret>", "(")
+        return _unnamed(self.pattern)
+
+    @property
+    def engine_forms(self) -> tuple[str, ...]:
+        """Every form without group names, for the multi-pattern engines."""
+        return tuple(map(_unnamed, self.forms))
+
+
+def _unnamed(pattern: str) -> str:
+    return pattern.replace("(?P<secret>", "(")
 
 
 def load_rules(text: str | None = None) -> tuple[Rule, ...]:
@@ -121,14 +162,15 @@ def _rule(record: Any) -> Rule:
         severity = Severity(field("severity", str))
     except ValueError:
         raise RuleError(f"rule {rule_id}: severity must be one of {list(Severity)}") from None
-    pattern = field("pattern", str)
-    if pattern.startswith("%B%"):
-        pattern = _LEADING_B + pattern[3:]
-    if pattern.startswith("%W%"):
-        pattern = "(?:^|[^A-Za-z])" + pattern[3:]
-    for macro, expansion in _MACROS.items():
-        pattern = pattern.replace(macro, expansion)
+    pattern = _expand(field("pattern", str))
     width = _check_pattern(rule_id, pattern)
+    pattern_after = field("pattern_after", (str, type(None)), None)
+    width_after = 0
+    if pattern_after is not None:
+        pattern_after = _expand(pattern_after)
+        width_after = _check_pattern(rule_id, pattern_after)
+        if _secret_group(pattern_after) != _secret_group(pattern):
+            raise RuleError(f"rule {rule_id}: pattern_after must capture the same secret group")
     checksum = field("checksum", (str, type(None)), None)
     if checksum is not None and checksum not in CHECKSUMS:
         raise RuleError(f"rule {rule_id}: unknown checksum {checksum!r}")
@@ -160,13 +202,50 @@ def _rule(record: Any) -> Rule:
         examples=tuple(str(e) for e in examples),
         counterexamples=tuple(str(e) for e in field("counterexamples", list, [])),
         width=width,
+        pattern_after=pattern_after,
+        width_after=width_after,
     )
 
 
 _FIELDS = {
     "id", "provider", "name", "severity", "pattern", "keywords", "entropy", "prefix", "checksum",
     "fake", "generic", "skip_filters", "priority", "near", "examples", "counterexamples",
+    "pattern_after",
 }  # fmt: skip
+
+
+def _expand(pattern: str) -> str:
+    """The pattern with its macros (%B%, %NEAR%, …) written out."""
+    if pattern.startswith("%B%"):
+        pattern = _LEADING_B + pattern[3:]
+    if pattern.startswith("%W%"):
+        pattern = "(?:^|[^A-Za-z])" + pattern[3:]
+    for macro, expansion in _MACROS.items():
+        pattern = pattern.replace(macro, expansion)
+    return pattern
+
+
+def _secret_group(pattern: str) -> str:
+    """The text of the (?P<secret>…) group, found by counting brackets."""
+    start = pattern.find("(?P<secret>")
+    depth, escaped, in_class = 0, False, False
+    for position in range(max(start, 0), len(pattern)):
+        char = pattern[position]
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True  # our patterns escape a "]" inside a class
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return pattern[start : position + 1]
+    return ""
 
 
 def _check_pattern(rule_id: str, pattern: str) -> int:

@@ -1,10 +1,12 @@
 """The multi-pattern pass: every rule's pattern over the whole input, in linear time.
 
-A scanner reports where matches END, as (rule index, byte offset). Hyperscan does this natively
-(start-of-match tracking would make wide patterns "too large" for it, and is not needed: the
-engine re-reads a window of at most the rule's width before each end with Python `re`). RE2 is
-the fallback where Hyperscan cannot be imported: an RE2 set says which rules match in a chunk,
-then only those rules run over that chunk. Databases are compiled once per process.
+A scanner reports where matches END, as (form index, byte offset): the forms are every rule's
+patterns in order (`Rule.engine_forms`: its `pattern`, then its `pattern_after` if it has one).
+Hyperscan does this natively (start-of-match tracking would make wide patterns "too large" for
+it, and is not needed: the engine re-reads a window of at most the form's width before each end
+with Python `re`). RE2 is the fallback where Hyperscan cannot be imported: an RE2 set says which
+forms match in a chunk, then only those forms run over that chunk. Databases are compiled once
+per process.
 
 Compiling the Hyperscan database takes about a second. Given a `cache_dir`, the compiled
 database is saved there (named by a hash of the patterns and the Hyperscan version) and loaded
@@ -66,7 +68,7 @@ class HyperscanScanner:
     def __init__(self, rules: Sequence[Rule], cache_dir: Path | None = None) -> None:
         import hyperscan
 
-        expressions = [rule.engine_pattern.encode("ascii") for rule in rules]
+        expressions = [form.encode("ascii") for rule in rules for form in rule.engine_forms]
         self._database = _load(expressions, cache_dir) or _compile(expressions, cache_dir)
         self._local = threading.local()  # Hyperscan scratch space may not be shared by threads
         self._scratch_type: Any = hyperscan.Scratch
@@ -78,8 +80,8 @@ class HyperscanScanner:
         hits: list[tuple[int, int]] = []
         append = hits.append
 
-        def on_match(rule_index: int, _start: int, end: int, _flags: int, _context: Any) -> None:
-            append((rule_index, end))
+        def on_match(form_index: int, _start: int, end: int, _flags: int, _context: Any) -> None:
+            append((form_index, end))
 
         if data:
             self._database.scan(data, match_event_handler=on_match, scratch=scratch)
@@ -96,12 +98,12 @@ class Re2Scanner:
         options.max_mem = 256 << 20
         self._set = re2.Set.SearchSet(options)
         self._patterns = []
-        for rule in rules:
-            pattern = _re2_pattern(rule.engine_pattern).encode("ascii")
+        for form in (form for rule in rules for form in rule.engine_forms):
+            pattern = _re2_pattern(form).encode("ascii")
             self._set.Add(pattern)
             self._patterns.append(re2.compile(pattern, options))
         self._set.Compile()
-        self._overlap = max((rule.width for rule in rules), default=0)
+        self._overlap = max((max(rule.width, rule.width_after) for rule in rules), default=0)
 
     def ends(self, data: bytes) -> list[tuple[int, int]]:
         hits: set[tuple[int, int]] = set()
@@ -110,8 +112,8 @@ class Re2Scanner:
             low = max(0, chunk_start - self._overlap)
             high = min(len(data), chunk_start + step)
             chunk = data[low:high]
-            for rule_index in self._set.Match(chunk) or ():
-                pattern = self._patterns[rule_index]
+            for form_index in self._set.Match(chunk) or ():
+                pattern = self._patterns[form_index]
                 position, budget = 0, _RE2_HITS_PER_CHUNK
                 while position <= len(chunk) and budget:
                     budget -= 1
@@ -120,7 +122,7 @@ class Re2Scanner:
                         break
                     start, end = found.span()
                     if low + end < high or high == len(data):  # a cut match: the next chunk
-                        hits.add((rule_index, low + end))  # sees it whole, in its overlap
+                        hits.add((form_index, low + end))  # sees it whole, in its overlap
                     # Restart just after the match's start: boundaries consume one character,
                     # and two keys may share the space between them.
                     position = max(start + 1, end - 1)

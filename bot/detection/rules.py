@@ -35,7 +35,10 @@ _MARKS = r"""[^A-Za-z0-9\s"'=:]"""
 _MACROS = {
     "%B%": f"[^{_TOKEN_CHARS}]",
     "%E%": f"(?:[^{_TOKEN_CHARS}]|$)",
-    "%NEAR%": r"[^\n]{0,80}?(?:\n[^\n]{0,16}?){0,2}",
+    # up to 80 characters on the line, or the start of one of the next two lines, where
+    # indentation does not count (a nested YAML "value:" sits deep); the indentation is spelt so
+    # that it can be read one way only, which keeps Python's confirmation short
+    "%NEAR%": r"[^\n]{0,80}?(?:\n[ \t]{0,40}(?:[^ \t\n][^\n]{0,15}?)?){0,2}",
     # key = value; key: value; key => value; map["key"] = value; "the password for staging is
     # value"; and a key named in a sibling field: <add key="api_key" value="…"/>, {"name":
     # "API_KEY", "value": "…"}, the next line's value in a Kubernetes env list (- name: KEY /

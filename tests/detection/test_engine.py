@@ -64,6 +64,34 @@ def test_keyword_anchored_value_needs_its_keyword(detector: Detector) -> None:
     assert [m.rule_id for m in detector.scan(f"COHERE_API_KEY={value}")] == ["cohere_api_key"]
 
 
+def test_a_value_named_after_it_is_found_once_at_its_place(detector: Detector) -> None:
+    value = fake_secret("mistral_api_key", 4)
+    text = f"MISTRAL_API_KEY={value}\nso use {value} as the Mistral key for now"
+    found = [(m.rule_id, m.line, m.column) for m in detector.scan(text)]
+    assert found == [("mistral_api_key", 1, 17), ("mistral_api_key", 2, 8)]
+    # a name found by both patterns at once (before and after the value) is one finding
+    both = f"mistral: {value} (the mistral key)"
+    assert [m.secret for m in detector.scan(both)] == [value]
+
+
+def test_a_name_after_a_value_that_is_given_its_own_value_names_nothing(
+    detector: Detector,
+) -> None:
+    value = fake_secret("mistral_api_key", 2)
+    # DEEPINFRA_API_KEY is given its own (empty) value: it does not name the Mistral key
+    found = detector.scan(f"MISTRAL_API_KEY={value} DEEPINFRA_API_KEY=")
+    assert [m.rule_id for m in found] == ["mistral_api_key"]
+    assert detector.scan(f"{value} DEEPINFRA_API_KEY=") == []
+
+
+def test_a_hex_value_needs_a_naming_phrase_not_just_a_provider_word_nearby(
+    detector: Detector,
+) -> None:
+    value = fake_secret("azure_openai_key", 1)
+    assert detector.scan(f"{value} is the Azure OpenAI key")[0].rule_id == "azure_openai_key"
+    assert detector.scan(f"uploaded {value} to the azure key vault backup") == []
+
+
 @pytest.mark.skipif(len(available_engines()) < 2, reason="Hyperscan is not installed")
 def test_hyperscan_and_re2_find_the_same(fingerprinter: Fingerprinter) -> None:
     hyperscan = Detector.default(fingerprinter, engine="hyperscan")
@@ -91,6 +119,11 @@ HOSTILE = {
     "chained tokens": "eyJabcdefghijklmnopqrs." * (10 * MB // 23),
     "pem headers": "-----BEGIN PRIVATE KEY-----\n" * (10 * MB // 28),
     "url prefixes": "postgres://u:" * (10 * MB // 13),
+    "values named after them": ("Ab1" * 10 + "Ab mistral ") * (10 * MB // 43),
+    "names after values": "abcdefgh1 is the password " * (10 * MB // 26),
+    "linking words": "password is the is the is the " * (10 * MB // 30),
+    "indented lines": ("mistral\n" + " " * 40 + "\n") * (10 * MB // 49),
+    "sibling values": "- name: PASSWORD\n  value: " * (10 * MB // 26),
 }
 
 

@@ -187,6 +187,15 @@ def test_broken_rules_fail_at_load(change: tuple[str, str], message: str) -> Non
         load_rules(RULE.replace(*change))
 
 
+def test_pattern_after_must_capture_the_same_value() -> None:
+    after = "    pattern_after: '%B%(?P<secret>demo_[a-z0-9]{20})%AFTER%(?i:demo)%UNASSIGNED%'\n"
+    rule = load_rules(RULE + after)[0]
+    assert rule.pattern_after is not None and len(rule.forms) == 2
+    assert rule.width_after > rule.width
+    with pytest.raises(RuleError, match="same secret group"):
+        load_rules(RULE + after.replace("{20}", "{21}"))
+
+
 def test_duplicate_ids_fail_at_load() -> None:
     body = RULE.split("rules:\n", 1)[1]
     with pytest.raises(RuleError, match="twice"):

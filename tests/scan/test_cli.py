@@ -264,11 +264,15 @@ def test_a_large_file_is_read_in_chunks_with_bounded_memory(
             handle.write(f"OPENAI_API_KEY={key}\n")
             line += 1
             keys[line] = key
+    # The peak RSS of this process image: /proc's VmHWM starts afresh at exec, whereas
+    # getrusage's ru_maxrss survives execve and would report the forking pytest's own size.
     probe = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from bot.__main__ import main\n"
         "code = main(sys.argv[1:])\n"
-        "sys.stderr.write(f'maxrss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')\n"
+        "status = open('/proc/self/status').read()\n"
+        "peak = re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)\n"
+        "sys.stderr.write(f'maxrss_kb={peak}\\n')\n"
         "sys.exit(code)\n"
     )
     result = subprocess.run(

@@ -12,7 +12,7 @@ the unit's new cursor, so a crash mid-poll resumes from the last committed point
 Errors, and what the caller does with them:
 
     SourceError                 base class; never raised itself
-    ├── TransientSourceError    try again later (rate limit beyond patience, 5xx, dropped connection)
+    ├── TransientSourceError    try again later (rate limited too long, 5xx, dropped connection)
     ├── UnitError               this one unit is unreadable (not_in_channel, deleted, no access):
     │                           record it and go on with the next unit
     └── FatalSourceError        the whole source is unusable (bad credentials, missing scope):

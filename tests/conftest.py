@@ -7,7 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import POSTGRES_ADMIN_URL, POSTGRES_HOST, POSTGRES_PORT, is_port_open, unavailable
+from tests.services import (
+    POSTGRES_ADMIN_URL,
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    is_port_open,
+    unavailable,
+)
 
 
 @pytest.fixture

@@ -116,6 +116,8 @@ def _likelihood(exposure: Exposure, source: str) -> tuple[float, list[str]]:
 def _where(exposure: Exposure, source: str) -> str:
     audience = exposure.audience
     members = _MEMBERS.get(source, "readers")
+    if audience == 1:
+        members = members.removesuffix("s")  # "sent to 1 recipient", "with 1 member"
     if source == "email":
         return f"sent to {audience:,} {members}" if audience else "sent by email"
     container = _CONTAINER.get(source, "place")

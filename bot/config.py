@@ -87,6 +87,8 @@ class Settings:
     reminder_hours: float = 24.0
     escalation_hours: float = 72.0
     company_domains: tuple[str, ...] = ()
+    # Many workspaces: the team whose people are told about Confluence and email findings.
+    home_workspace: str = ""
     log_level: str = "INFO"
     slack: SlackSettings | None = None
     slack_oauth: SlackOAuthSettings | None = None
@@ -135,6 +137,7 @@ def load_settings(
         reminder_hours=env.number("LEAKWATCH_REMINDER_HOURS", 24.0),
         escalation_hours=env.number("LEAKWATCH_ESCALATION_HOURS", 72.0),
         company_domains=tuple(d.lower() for d in env.items("LEAKWATCH_COMPANY_DOMAINS")),
+        home_workspace=env.text("LEAKWATCH_HOME_WORKSPACE", ""),
         log_level=env.choice(
             "LEAKWATCH_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
         ),

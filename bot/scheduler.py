@@ -215,7 +215,7 @@ def poll_job(
     *,
     db: Database,
     detector: Scanner,
-    notifier: Notifier | None = None,
+    notifier: OutboxSender | None = None,
     workspace: str = "",
 ) -> PollJob:
     """A PollJob that reads `source` once through the pipeline, then sends what it queued."""

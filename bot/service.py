@@ -100,17 +100,22 @@ class BotService:
                 lambda: poll_workspaces(workspaces, db, detector),
             )
         ]
+        home = settings.home_workspace
         for configured in wiring.build_sources(settings):
             if configured.source.kind == "slack":
                 continue  # the job above, one token per workspace
-            # Their findings belong to no workspace (workspace ""), so no workspace's token
-            # sends their DMs; they are stored and counted, and shown by `python -m bot digest`.
-            log.warning(
-                "%s findings are stored but not sent to Slack with many workspaces",
-                configured.source.kind,
-            )
+            # Confluence and email belong to no workspace by themselves. With
+            # LEAKWATCH_HOME_WORKSPACE their findings belong to that team and are sent with its
+            # token; without it they are stored and counted, but no workspace's token sends them.
+            if not home:
+                log.warning(
+                    "%s findings are stored but not sent to Slack: set LEAKWATCH_HOME_WORKSPACE "
+                    "to the team id whose people should be told",
+                    configured.source.kind,
+                )
             polls.append(
-                poll_job(configured.source, configured.interval_seconds, db=db, detector=detector)
+                poll_job(configured.source, configured.interval_seconds, db=db, detector=detector,
+                         notifier=workspaces if home else None, workspace=home)
             )
         return polls
 

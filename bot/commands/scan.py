@@ -37,6 +37,7 @@ from connectors.files import STDIN, ChunkPlacement, FileSource, SkippedPath, tot
 if TYPE_CHECKING:
     from bot.detection.engine import Detector
     from bot.detection.types import Match
+    from bot.pipeline import Scanner
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class Scan:
             on_progress=bar.advance if bar else None,
         )
         found = ignored = 0
-        store = _Store(self.settings, self.detector) if self.store else None
+        store = _Store(self.settings, _Unignored(self.detector, self.rules)) if self.store else None
         try:
             for document in source.documents():
                 findings, dropped = self.findings(document)
@@ -309,10 +310,25 @@ class ArchiveReaders:
             self.errors.append(SkippedPath(str(path), reason))
 
 
+@dataclass
+class _Unignored:
+    """The detector without the fingerprints the ignore file lists: what `--store` records is
+    what the scan reports, so a known fixture in a document with a real key is not stored."""
+
+    detector: Detector
+    rules: ignore.IgnoreRules
+
+    def scan(self, text: str) -> list[Match]:
+        return [
+            match for match in self.detector.scan(text)
+            if not self.rules.ignores_fingerprint(match.fingerprint)
+        ]
+
+
 class _Store:
     """Sends documents with findings to the pipeline in batches (`scan --store`)."""
 
-    def __init__(self, settings: Settings | None, detector: Detector) -> None:
+    def __init__(self, settings: Settings | None, detector: Scanner) -> None:
         from bot.store.db import Database
 
         if settings is None:

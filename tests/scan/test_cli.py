@@ -414,3 +414,33 @@ def test_store_keeps_the_file_line_of_a_key_in_a_later_chunk(
     finally:
         db.dispose()
     assert lines == {lines_before + 1}
+
+
+def test_store_leaves_out_what_the_ignore_file_lists(
+    tmp_path: Path, env: dict[str, str], sqlite_url: str
+) -> None:
+    """A known fixture beside a real key in the same file: only the real key is stored."""
+    import sqlalchemy as sa
+
+    from bot.store import models
+    from bot.store.db import Database
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    fixture, real = fake_secret("openai_project_key", 41), fake_secret("github_classic_pat", 42)
+    (root / "settings.py").write_text(f'FIXTURE = "{fixture}"\nDEPLOY = "{real}"\n')
+    env = {**env, "DATABASE_URL": sqlite_url}
+    listing = cli(str(root), "--format", "jsonl", env=env).stdout
+    records = [json.loads(x) for x in listing.splitlines()]
+    ignored = next(r["fingerprint"] for r in records if r["rule"] == "openai_project_key")
+    (root / ".leakwatchignore").write_text(f"# the documented fixture\n{ignored}\n")
+
+    result = cli(str(root), "--store", "--format", "jsonl", env=env)
+    assert result.returncode == 1, result.stderr
+    db = Database(sqlite_url)
+    try:
+        with db.session() as session:
+            stored = list(session.scalars(sa.select(models.Secret.rule_id)))
+    finally:
+        db.dispose()
+    assert stored == ["github_classic_pat"]

@@ -17,11 +17,12 @@ option, a failure while scanning).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -121,7 +122,7 @@ class Scan:
             compiling = pool.submit(
                 Detector.default, fingerprinter, cache_dir=settings.cache_dir
             )
-            archives = ArchiveReaders.load()
+            archives = ArchiveReaders.load(settings.company_domains)
             detector = compiling.result()
         return cls(
             paths=list(args.paths),
@@ -275,7 +276,8 @@ class ArchiveReaders:
     errors: list[SkippedPath]  # archives that could not be read, reported as skipped
 
     @classmethod
-    def load(cls) -> ArchiveReaders:
+    def load(cls, company_domains: Sequence[str] = ()) -> ArchiveReaders:
+        """`company_domains`: mail to other domains counts as sent outside (risk)."""
         readers = []
         for name in ARCHIVE_MODULES:
             try:
@@ -285,6 +287,8 @@ class ArchiveReaders:
             looks = getattr(module, "looks_like_archive", None)
             read = getattr(module, "read_archive", None)
             if callable(looks) and callable(read):
+                if name == "email":
+                    read = functools.partial(read, company_domains=tuple(company_domains))
                 readers.append(ArchiveReader(name, looks, read))
         return cls(readers, [])
 

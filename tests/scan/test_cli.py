@@ -444,3 +444,33 @@ def test_store_leaves_out_what_the_ignore_file_lists(
     finally:
         db.dispose()
     assert stored == ["github_classic_pat"]
+
+
+def test_store_marks_mail_sent_outside_the_company(
+    tmp_path: Path, env: dict[str, str], sqlite_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    from bot.store import models
+    from bot.store.db import Database
+
+    key = fake_secret("anthropic_api_key", 43)
+    mbox = tmp_path / "vendor.mbox"
+    mbox.write_text(
+        "From alice@acme.test Mon Mar  2 09:14:00 2026\n"
+        "From: alice@acme.test\nTo: bob@acme.test, help@vendor.example\n"
+        "Subject: the key\nMessage-ID: <key-1@acme.test>\n\n"
+        f"here it is: {key}\n\n"
+    )
+    env = {**env, "DATABASE_URL": sqlite_url, "LEAKWATCH_COMPANY_DOMAINS": "acme.test"}
+    result = cli(str(mbox), "--store", "--format", "jsonl", env=env)
+    assert result.returncode == 1, result.stderr
+    db = Database(sqlite_url)
+    try:
+        with db.session() as session:
+            [(external, audience)] = session.execute(
+                sa.select(models.Occurrence.is_external, models.Occurrence.audience)
+            ).all()
+    finally:
+        db.dispose()
+    assert external and audience == 2

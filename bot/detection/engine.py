@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from bot.detection.checksums import CHECKSUMS
-from bot.detection.filters import first_reason
+from bot.detection.filters import chain, clean_chain
 from bot.detection.fingerprint import Fingerprinter
 from bot.detection.masking import mask
 from bot.detection.rules import Rule, default_rules
@@ -103,6 +104,7 @@ class Detector:
             for index, rule in enumerate(rules)
             for after, pattern in enumerate(rule.forms)
         ]
+        self._chains = [(chain(rule), clean_chain(rule)) for rule in rules]  # filters.first_reason
         self._lookout = lookout() if self._scanner.name == "hyperscan" else None
 
     @classmethod
@@ -190,19 +192,21 @@ class Detector:
         # A value repeated in the same surroundings is judged once (`near` looks further: its
         # rules judge each place).
         ordered = sorted(spans, key=lambda s: (s[1], s[2]))
+        rules = self.rules
+        places = [self._key(rule_index, data, start, end) for rule_index, start, end in ordered]
         keys: dict[tuple[int, bytes, bytes, bool, int], tuple[int, int]] = {}
-        for rule_index, start, end in ordered:
-            keys.setdefault(self._key(rule_index, data, start, end), (start, end))
+        for key, (_, start, end) in zip(places, ordered, strict=True):
+            keys.setdefault(key, (start, end))
         suspicious = self._suspicious([key[1] for key in keys])
-        verdicts = {
-            key: self._judge(self.rules[key[0]], key[1], data, start, end, key[3], suspect)
-            for (key, (start, end)), suspect in zip(keys.items(), suspicious, strict=True)
-        }
+        verdicts: dict[tuple[int, bytes, bytes, bool, int], tuple[str, str]] = {}
+        for (key, (start, end)), suspect in zip(keys.items(), suspicious, strict=True):
+            secret = key[1].decode("utf-8", "replace")
+            verdict = self._judge(key[0], secret, key[2], data, start, end, key[3], suspect)
+            verdicts[key] = (secret, verdict)
         found = []
-        for rule_index, start, end in ordered:
-            verdict = verdicts[self._key(rule_index, data, start, end)]
-            secret = data[start:end].decode("utf-8", "replace")
-            found.append(_Found(self.rules[rule_index], start, end, secret, verdict))
+        for key, (rule_index, start, end) in zip(places, ordered, strict=True):
+            secret, verdict = verdicts[key]
+            found.append(_Found(rules[rule_index], start, end, secret, verdict))
         _resolve_overlaps(found)
         return found
 
@@ -225,19 +229,21 @@ class Detector:
 
     def _judge(
         self,
-        rule: Rule,
-        raw: bytes,
+        rule_index: int,
+        secret: str,
+        raw_before: bytes,
         data: bytes,
         start: int,
         end: int,
         cut: bool,
         suspicious: bool = True,
     ) -> str:
-        secret = raw.decode("utf-8", "replace")
-        before = data[max(0, start - _BEFORE) : start].decode("utf-8", "replace")
-        reason = first_reason(secret, rule, before, suspicious)
-        if reason is not None:
-            return reason
+        rule = self.rules[rule_index]
+        before = raw_before.decode("utf-8", "replace")
+        filters = self._chains[rule_index][0 if suspicious else 1]
+        for candidate_filter in filters:
+            if candidate_filter(secret, rule, before):
+                return candidate_filter.__name__
         if cut:
             return "is_masked_or_truncated"  # the first half of a key, cut short in a message
         if rule.checksum is not None and not CHECKSUMS[rule.checksum].is_valid(secret):
@@ -346,11 +352,15 @@ class _Positions:
                 self._chars[offset] = previous_char
         self._places: dict[int, tuple[int, int]] = {}
         line, line_start, previous = 1, 0, 0
+        if len(data) == len(text):  # ASCII: its bytes are its characters, and count faster
+            count, rfind = partial(data.count, b"\n"), partial(data.rfind, b"\n")
+        else:
+            count, rfind = partial(text.count, "\n"), partial(text.rfind, "\n")
         for position in (self.char(offset) for offset in ordered):
-            newlines = text.count("\n", previous, position)
+            newlines = count(previous, position)
             if newlines:
                 line += newlines
-                line_start = text.rfind("\n", previous, position) + 1
+                line_start = rfind(previous, position) + 1
             self._places[position] = (line, position - line_start + 1)
             previous = position
 

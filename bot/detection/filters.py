@@ -334,7 +334,7 @@ def first_reason(secret: str, rule: Rule, before: str, suspicious: bool = True) 
     `suspicious=False` says the value holds none of SUSPICIOUS_LITERALS (a Hyperscan pass over
     all candidates finds that at once): the filters in COVERED cannot fire and are skipped.
     """
-    for candidate_filter in chain(rule) if suspicious else _clean_chain(rule):
+    for candidate_filter in chain(rule) if suspicious else clean_chain(rule):
         if candidate_filter(secret, rule, before):
             return candidate_filter.__name__
     return None
@@ -348,7 +348,7 @@ def chain(rule: Rule) -> tuple[Filter, ...]:
 
 
 @cache
-def _clean_chain(rule: Rule) -> tuple[Filter, ...]:
+def clean_chain(rule: Rule) -> tuple[Filter, ...]:
     return tuple(f for f in chain(rule) if f.__name__ not in COVERED)
 
 

@@ -277,6 +277,17 @@ def _locate(form: _Form, data: bytes, end: int) -> tuple[int, int] | None:
         return None if found is None else found.span("secret")
     keywords, confirm = form.keywords, form.confirm
     window = data[low:end].lower() if form.caseless else data[low:end]
+    if len(keywords) == 1:  # most rules: the same walk as below, without the bookkeeping
+        keyword = keywords[0]
+        offset = window.rfind(keyword)
+        while offset >= 0:
+            start = low + offset
+            for position in (start - 1, start) if start else (start,):
+                found = confirm.match(data, position, end)
+                if found is not None:
+                    return found.span("secret")
+            offset = window.rfind(keyword, 0, offset)
+        keywords = ()
     nearest = {keyword: window.rfind(keyword) for keyword in keywords}
     while nearest:
         keyword, offset = max(nearest.items(), key=lambda item: item[1])

@@ -126,6 +126,8 @@ class Detector:
         """Every credential in `text`, in order of position; offsets in characters."""
         data = _encode(text)
         found = [f for f in self._candidates(data) if f.verdict == KEPT]
+        if not found:  # most documents: nothing to place
+            return []
         positions = _Positions(text, data, [p for f in found for p in (f.start, f.end)])
         matches = []
         for item in found:
@@ -175,10 +177,13 @@ class Detector:
         return explained
 
     def _candidates(self, data: bytes) -> list[_Found]:
+        hits = self._scanner.ends(data)
+        if not hits:
+            return []
         spans: dict[tuple[int, int, int], None] = {}
-        last_end = [-1] * len(self._forms)  # per form: end of the last secret taken
+        last_end: dict[int, int] = {}  # per form: end of the last secret taken
         budget: dict[tuple[int, int], int] = {}  # per form and block of the input: hits left
-        for form_index, end in self._scanner.ends(data):
+        for form_index, end in hits:
             block = (form_index, end >> _BLOCK_BITS)
             left = budget.get(block, _HITS_PER_BLOCK)
             if left == 0:
@@ -186,7 +191,7 @@ class Detector:
             budget[block] = left - 1
             form = self._forms[form_index]
             span = _locate(form, data, end)
-            if span is not None and span[0] >= last_end[form_index]:
+            if span is not None and span[0] >= last_end.get(form_index, -1):
                 last_end[form_index] = span[1]
                 spans[(form.rule, *span)] = None  # both forms of a rule may find one value
         # A value repeated in the same surroundings is judged once (`near` looks further: its
@@ -221,7 +226,7 @@ class Detector:
 
     def _suspicious(self, values: list[bytes]) -> list[bool]:
         """Which values may hold what the COVERED filters look for (all, without Hyperscan)."""
-        if self._lookout is None:
+        if self._lookout is None or not values:
             return [True] * len(values)
         plain = [_PRINTABLE.fullmatch(value) is not None for value in values]
         flags = iter(self._lookout.flagged([v for v, p in zip(values, plain, strict=True) if p]))
@@ -320,6 +325,8 @@ def _resolve_overlaps(found: list[_Found]) -> None:
     Candidates are swept in order of start into clusters that overlap one another; only within
     a cluster (a handful of candidates) are they compared, so the work stays near linear.
     """
+    if len(found) < 2:
+        return
     kept = sorted((f for f in found if f.verdict == KEPT), key=lambda f: (f.start, f.end))
     cluster: list[_Found] = []
     cluster_end = -1

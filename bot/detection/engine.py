@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from bot.detection.checksums import CHECKSUMS
-from bot.detection.filters import chain, clean_chain
+from bot.detection.filters import EVERY, woken_chain
 from bot.detection.fingerprint import Fingerprinter
 from bot.detection.masking import mask
 from bot.detection.rules import Rule, default_rules
@@ -104,7 +104,8 @@ class Detector:
             for index, rule in enumerate(rules)
             for after, pattern in enumerate(rule.forms)
         ]
-        self._chains = [(chain(rule), clean_chain(rule)) for rule in rules]  # filters.first_reason
+        # per rule, by the COVERED filters a value may wake: as filters.first_reason runs them
+        self._chains = [tuple(woken_chain(rule, w) for w in range(EVERY + 1)) for rule in rules]
         self._lookout = lookout() if self._scanner.name == "hyperscan" else None
 
     @classmethod
@@ -202,11 +203,11 @@ class Detector:
         keys: dict[tuple[int, bytes, bytes, bool, int], tuple[int, int]] = {}
         for key, (_, start, end) in zip(places, ordered, strict=True):
             keys.setdefault(key, (start, end))
-        suspicious = self._suspicious([key[1] for key in keys])
+        woken = self._suspicious([key[1] for key in keys])
         verdicts: dict[tuple[int, bytes, bytes, bool, int], tuple[str, str]] = {}
-        for (key, (start, end)), suspect in zip(keys.items(), suspicious, strict=True):
+        for (key, (start, end)), wakes in zip(keys.items(), woken, strict=True):
             secret = key[1].decode("utf-8", "replace")
-            verdict = self._judge(key[0], secret, key[2], data, start, end, key[3], suspect)
+            verdict = self._judge(key[0], secret, key[2], data, start, end, key[3], wakes)
             verdicts[key] = (secret, verdict)
         found = []
         for key, (rule_index, start, end) in zip(places, ordered, strict=True):
@@ -224,13 +225,13 @@ class Detector:
         place = start if self.rules[rule_index].near is not None else -1
         return (rule_index, data[start:end], before, cut, place)
 
-    def _suspicious(self, values: list[bytes]) -> list[bool]:
-        """Which values may hold what the COVERED filters look for (all, without Hyperscan)."""
+    def _suspicious(self, values: list[bytes]) -> list[int]:
+        """Per value, the COVERED filters it may wake (filters.WAKES); all, without Hyperscan."""
         if self._lookout is None or not values:
-            return [True] * len(values)
+            return [EVERY] * len(values)
         plain = [_PRINTABLE.fullmatch(value) is not None for value in values]
-        flags = iter(self._lookout.flagged([v for v, p in zip(values, plain, strict=True) if p]))
-        return [next(flags) if p else True for p in plain]
+        woken = iter(self._lookout.woken([v for v, p in zip(values, plain, strict=True) if p]))
+        return [next(woken) if p else EVERY for p in plain]
 
     def _judge(
         self,
@@ -241,11 +242,11 @@ class Detector:
         start: int,
         end: int,
         cut: bool,
-        suspicious: bool = True,
+        woken: int = EVERY,
     ) -> str:
         rule = self.rules[rule_index]
         before = raw_before.decode("utf-8", "replace")
-        filters = self._chains[rule_index][0 if suspicious else 1]
+        filters = self._chains[rule_index][woken]
         for candidate_filter in filters:
             if candidate_filter(secret, rule, before):
                 return candidate_filter.__name__

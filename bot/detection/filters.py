@@ -328,13 +328,15 @@ GENERIC: tuple[Filter, ...] = (
 FILTERS: dict[str, Filter] = {f.__name__: f for f in (*COMMON, *GENERIC)}
 
 
-def first_reason(secret: str, rule: Rule, before: str, suspicious: bool = True) -> str | None:
+def first_reason(secret: str, rule: Rule, before: str, suspicious: bool | int = True) -> str | None:
     """The name of the first filter that drops the candidate, or None to keep it.
 
     `suspicious=False` says the value holds none of SUSPICIOUS_LITERALS (a Hyperscan pass over
     all candidates finds that at once): the filters in COVERED cannot fire and are skipped.
+    An int names those that can (bits of WAKES, from the literals found: LITERAL_WAKES).
     """
-    for candidate_filter in chain(rule) if suspicious else clean_chain(rule):
+    woken = EVERY if suspicious is True else int(suspicious)
+    for candidate_filter in woken_chain(rule, woken):
         if candidate_filter(secret, rule, before):
             return candidate_filter.__name__
     return None
@@ -348,8 +350,9 @@ def chain(rule: Rule) -> tuple[Filter, ...]:
 
 
 @cache
-def clean_chain(rule: Rule) -> tuple[Filter, ...]:
-    return tuple(f for f in chain(rule) if f.__name__ not in COVERED)
+def woken_chain(rule: Rule, woken: int) -> tuple[Filter, ...]:
+    """The rule's chain without the COVERED filters whose bit is not set in `woken`."""
+    return tuple(f for f in chain(rule) if f.__name__ not in WAKES or woken & WAKES[f.__name__])
 
 
 # Filters that fire on a printable-ASCII value only when it holds one of these literals
@@ -364,14 +367,34 @@ COVERED = frozenset(
 )
 
 
-def _suspicious_literals() -> tuple[tuple[str, bool], ...]:
-    words = {*_LONG_WORDS, *_SHORT_WORDS, *_PLACEHOLDER_VALUES, "xxxxx"}
-    marks = {"...", "***", "####", *_TEMPLATE_MARKS}
+# One bit per COVERED filter: which of them a literal may make fire.
+WAKES = {name: 1 << bit for bit, name in enumerate(sorted(COVERED))}
+EVERY = (1 << len(COVERED)) - 1
+
+
+def _suspicious_literals() -> tuple[tuple[str, bool, int], ...]:
+    placeholder = {*_LONG_WORDS, *_SHORT_WORDS, *_PLACEHOLDER_VALUES}
+    words = {*placeholder, "xxxxx"}
+    masks = {"...", "***", "####"}
+    marks = {*masks, *_TEMPLATE_MARKS}
     printable = [chr(c) for c in range(0x20, 0x7F)]
     runs = {c * 6 for c in printable}
     runs |= {"".join(printable[i : i + 6]) for i in range(len(printable) - 5)}
     runs |= {run[::-1] for run in list(runs)}
-    return tuple(sorted((w, True) for w in words)) + tuple(sorted((m, False) for m in marks | runs))
+
+    def wakes(text: str, caseless: bool) -> int:
+        named = (
+            ("is_placeholder", caseless and text in placeholder),
+            ("is_masked_or_truncated", text == "xxxxx" if caseless else text in masks),
+            ("is_template_variable", not caseless and text in _TEMPLATE_MARKS),
+            ("is_repeated_or_sequential", not caseless and text in runs),
+        )
+        return sum(WAKES[name] for name, wakes in named if wakes)
+
+    literals = [(w, True) for w in sorted(words)] + [(m, False) for m in sorted(marks | runs)]
+    return tuple((text, caseless, wakes(text, caseless)) for text, caseless in literals)
 
 
-SUSPICIOUS_LITERALS = _suspicious_literals()
+_LITERALS = _suspicious_literals()
+SUSPICIOUS_LITERALS = tuple((text, caseless) for text, caseless, _ in _LITERALS)
+LITERAL_WAKES = tuple(wakes for _, _, wakes in _LITERALS)  # per literal: bits of WAKES

@@ -133,10 +133,13 @@ class Lookout:
     """Which of many short values hold a suspicious literal (filters.SUSPICIOUS_LITERALS).
 
     One Hyperscan pass over all values joined by NUL, so that the filters those literals cover
-    run only for the values that hold one: most keys hold none.
+    run only for the values that hold one: most keys hold none. `wakes` gives each literal the
+    bits of the filters it may make fire (filters.LITERAL_WAKES); `woken` ORs them per value.
     """
 
-    def __init__(self, literals: Sequence[tuple[str, bool]]) -> None:
+    def __init__(
+        self, literals: Sequence[tuple[str, bool]], wakes: Sequence[int] | None = None
+    ) -> None:
         import hyperscan
 
         self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
@@ -146,10 +149,15 @@ class Lookout:
             elements=len(literals),
             flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless in literals],
         )
+        self._wakes = list(wakes) if wakes is not None else [1] * len(literals)
         self._local = threading.local()
         self._scratch_type: Any = hyperscan.Scratch
 
     def flagged(self, values: Sequence[bytes]) -> list[bool]:
+        return [woken != 0 for woken in self.woken(values)]
+
+    def woken(self, values: Sequence[bytes]) -> list[int]:
+        """Per value: the OR of the wakes of the literals it holds (0: it holds none)."""
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             scratch = self._local.scratch = self._scratch_type(self._database)
@@ -157,10 +165,11 @@ class Lookout:
         for value in values:
             starts.append(position)
             position += len(value) + 1
-        result = [False] * len(values)
+        result = [0] * len(values)
+        wakes = self._wakes
 
-        def on_match(_id: int, _start: int, end: int, _flags: int, _context: Any) -> None:
-            result[bisect.bisect_right(starts, end - 1) - 1] = True
+        def on_match(index: int, _start: int, end: int, _flags: int, _context: Any) -> None:
+            result[bisect.bisect_right(starts, end - 1) - 1] |= wakes[index]
 
         if values:
             self._database.scan(b"\0".join(values), match_event_handler=on_match, scratch=scratch)
@@ -174,9 +183,9 @@ def lookout() -> Lookout | None:
 
 @cache
 def _lookout() -> Lookout:
-    from bot.detection.filters import SUSPICIOUS_LITERALS
+    from bot.detection.filters import LITERAL_WAKES, SUSPICIOUS_LITERALS
 
-    return Lookout(SUSPICIOUS_LITERALS)
+    return Lookout(SUSPICIOUS_LITERALS, LITERAL_WAKES)
 
 
 def _cache_file(expressions: list[bytes], cache_dir: Path) -> Path:

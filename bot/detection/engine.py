@@ -328,7 +328,7 @@ def _resolve_overlaps(found: list[_Found]) -> None:
     """
     if len(found) < 2:
         return
-    kept = sorted((f for f in found if f.verdict == KEPT), key=lambda f: (f.start, f.end))
+    kept = [f for f in found if f.verdict == KEPT]  # `found` comes in order of (start, end)
     cluster: list[_Found] = []
     cluster_end = -1
     for item in kept:

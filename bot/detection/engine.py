@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 from bot.detection.checksums import CHECKSUMS
 from bot.detection.filters import EVERY, woken_chain
@@ -129,53 +129,32 @@ class Detector:
         found = [f for f in self._candidates(data) if f.verdict == KEPT]
         if not found:  # most documents: nothing to place
             return []
-        positions = _Positions(text, data, [p for f in found for p in (f.start, f.end)])
-        matches = []
-        for item in found:
-            start, end = positions.char(item.start), positions.char(item.end)
-            line, column = positions.line_column(start)
-            matches.append(
-                Match(
-                    rule_id=item.rule.id,
-                    provider=item.rule.provider,
-                    name=item.rule.name,
-                    severity=item.rule.severity,
-                    start=start,
-                    end=end,
-                    line=line,
-                    column=column,
-                    end_column=positions.line_column(end)[1],
-                    preview=mask(item.secret),
-                    fingerprint=self._fingerprinter.of(item.secret),
-                    secret=item.secret,
-                )
+        return [
+            Match(
+                rule_id=item.rule.id,
+                provider=item.rule.provider,
+                name=item.rule.name,
+                severity=item.rule.severity,
+                **place,
+                fingerprint=self._fingerprinter.of(item.secret),
+                secret=item.secret,
             )
-        return matches
+            for item, place in _placed(text, data, found)
+        ]
 
     def explain(self, text: str) -> list[Candidate]:
         """Every candidate with its verdict: why a value was or was not reported."""
         data = _encode(text)
-        found = self._candidates(data)
-        positions = _Positions(text, data, [p for f in found for p in (f.start, f.end)])
-        explained = []
-        for item in found:
-            start, end = positions.char(item.start), positions.char(item.end)
-            line, column = positions.line_column(start)
-            explained.append(
-                Candidate(
-                    rule_id=item.rule.id,
-                    provider=item.rule.provider,
-                    severity=item.rule.severity,
-                    start=start,
-                    end=end,
-                    line=line,
-                    column=column,
-                    end_column=positions.line_column(end)[1],
-                    preview=mask(item.secret),
-                    verdict=item.verdict,
-                )
+        return [
+            Candidate(
+                rule_id=item.rule.id,
+                provider=item.rule.provider,
+                severity=item.rule.severity,
+                **place,
+                verdict=item.verdict,
             )
-        return explained
+            for item, place in _placed(text, data, self._candidates(data))
+        ]
 
     def _candidates(self, data: bytes) -> list[_Found]:
         hits = self._scanner.ends(data)
@@ -351,6 +330,29 @@ def _pick_winners(cluster: list[_Found]) -> None:
             taken.append(item)
         else:
             item.verdict = f"overlaps_{winner.rule.id}"
+
+
+class _Place(TypedDict):
+    start: int
+    end: int
+    line: int
+    column: int
+    end_column: int
+    preview: str
+
+
+def _placed(text: str, data: bytes, found: list[_Found]) -> list[tuple[_Found, _Place]]:
+    """Each candidate with where it is in `text` (characters, 1-based lines and columns) and
+    its masked preview: what a Match and a Candidate have in common."""
+    positions = _Positions(text, data, [p for f in found for p in (f.start, f.end)])
+    placed = []
+    for item in found:
+        start, end = positions.char(item.start), positions.char(item.end)
+        line, column = positions.line_column(start)
+        place = _Place(start=start, end=end, line=line, column=column,
+                       end_column=positions.line_column(end)[1], preview=mask(item.secret))
+        placed.append((item, place))
+    return placed
 
 
 class _Positions:

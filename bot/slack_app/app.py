@@ -56,10 +56,13 @@ class Services:
         with self._teams_lock:
             team = self._teams.get(team_id)
             if team is None or team.client.token != bot_token:  # new, or its token was replaced
-                client = build_client(self.slack, bot_token)
-                notifier = Notifier(client, self.db, self.settings, workspace=team_id)
-                team = Services(self.settings, self.slack, self.db, self.detector, client,
-                                SlackSource(self.slack, client=client), notifier)
+                from bot.slack_app.workspaces import InstalledWorkspace
+
+                installed = InstalledWorkspace.connect(
+                    self.settings, self.db, team_id, "", bot_token
+                )
+                team = Services(self.settings, self.slack, self.db, self.detector,
+                                installed.client, installed.source, installed.notifier)
                 self._teams[team_id] = team
             return team
 

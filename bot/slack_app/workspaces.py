@@ -53,6 +53,21 @@ class InstalledWorkspace:
     notifier: Notifier
     _channels: dict[str, str] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def connect(
+        cls, settings: Settings, db: Database, team_id: str, team_name: str, token: str
+    ) -> InstalledWorkspace:
+        """A workspace's client, connector and notifier, all with its own bot token."""
+        assert settings.slack is not None
+        client = build_client(settings.slack, token)
+        return cls(
+            team_id=team_id,
+            team_name=team_name,
+            client=client,
+            source=SlackSource(settings.slack, client=client),
+            notifier=Notifier(client, db, settings, workspace=team_id),
+        )
+
     def channel_id(self, channel: str) -> str | None:
         """A channel id or "#name" as this workspace knows it (the same name is another channel
         in every workspace); a found name is remembered."""
@@ -122,14 +137,7 @@ class InstalledWorkspaces:
         return next((team for team in self.installed() if team.team_id == team_id), None)
 
     def _build(self, team_id: str, team_name: str, token: str) -> InstalledWorkspace:
-        client = build_client(self.slack, token)
-        return InstalledWorkspace(
-            team_id=team_id,
-            team_name=team_name,
-            client=client,
-            source=SlackSource(self.slack, client=client),
-            notifier=Notifier(client, self.db, self.settings, workspace=team_id),
-        )
+        return InstalledWorkspace.connect(self.settings, self.db, team_id, team_name, token)
 
     def send_pending(self, now: datetime | None = None) -> int:
         """Send every installed workspace's outbox, each with its own token.
